@@ -1,0 +1,1 @@
+"""Alembic migrations; ``greenpoints db upgrade`` runs them."""

@@ -1,0 +1,1 @@
+"""Simulated operators and riders that talk to the service over HTTP only."""

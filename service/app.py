@@ -1,0 +1,95 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from service.api import clients, health, oauth
+from service.api.problems import (
+    PROBLEM_CONTENT_TYPE,
+    from_http_exception,
+    register_problem_handlers,
+)
+from service.api.schemas import ProblemSchema
+from service.container import Services, build_services
+from service.settings import Settings
+
+API_VERSION = "1.0.0"
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, speaking problem+json for errors in answers and in the document."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        return from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        super()._register_responses()
+        response = {"description": "Problem details (RFC 9457)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def _spec_options() -> dict[str, Any]:
+    return {
+        "info": {
+            "description": "Green-mobility carbon points: trips in, verified grams of CO2 out."
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": "/v1/oauth/token",
+                            "scopes": {
+                                "trips:write": "post trips",
+                                "vehicles:write": "post vehicle status",
+                                "parking:read": "ask parking questions",
+                                "fleet:read": "read rebalancing advice",
+                                "aggregates:read": "read planner aggregates",
+                                "admin": "administer the service",
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    }
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, services: Services | None = None
+) -> Flask:
+    """Build the app. Settings come from the environment, then ``test_config`` overrides."""
+    settings = Settings.from_env()
+    if test_config:
+        settings = settings.replace(test_config)
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        API_TITLE="greenpoints",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS=_spec_options(),
+    )
+    app.extensions["greenpoints"] = services or build_services(settings)
+    api = ProblemApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin()})
+    for blueprint in (health.blp, oauth.blp, clients.blp):
+        api.register_blueprint(blueprint)
+    register_problem_handlers(app)
+    logging.getLogger("service").setLevel(logging.INFO)
+    return app

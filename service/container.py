@@ -1,0 +1,62 @@
+"""The process's long-lived collaborators, built once from settings by the app factory."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from service.auth import keys
+from service.auth.tokens import TokenService, load_jwks
+from service.kv.ratelimit import RateLimiter
+from service.kv.store import KeyValueStore, create_store
+from service.persistence.database import Database
+from service.settings import Settings
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: KeyValueStore
+    tokens: TokenService
+    limiter: RateLimiter
+
+
+def build_token_service(settings: Settings) -> TokenService:
+    """Configured keys when given; generated development keys under ``var/`` otherwise."""
+    secret = settings.token_signing_key or keys.development_token_secret(settings.var_dir)
+    signing_key_file = settings.rider_jwt_signing_key_file
+    if settings.rider_jwt_jwks_file is not None:
+        jwks = load_jwks(settings.rider_jwt_jwks_file)
+    else:
+        signing_key_file = signing_key_file or keys.development_rider_key_file(settings.var_dir)
+        jwks = keys.public_jwks(keys.load_private_key(signing_key_file))
+    return TokenService(
+        access_secret=secret,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl_s=settings.token_ttl_s,
+        rider_issuer=settings.rider_jwt_issuer,
+        rider_audience=settings.rider_jwt_audience,
+        rider_jwks=jwks,
+        rider_signing_key_file=signing_key_file,
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    """Everything a request needs; creates engines and clients but opens no connection."""
+    store = create_store(
+        settings.redis_url,
+        prefix=settings.redis_prefix,
+        timeout_s=settings.redis_timeout_s,
+        retries=settings.redis_retries,
+        cooldown_s=settings.redis_cooldown_s,
+    )
+    return Services(
+        settings=settings,
+        db=Database.from_url(
+            settings.database_url, connect_timeout_s=settings.database_connect_timeout_s
+        ),
+        store=store,
+        tokens=build_token_service(settings),
+        limiter=RateLimiter(store),
+    )

@@ -1,0 +1,104 @@
+"""Settings, read once from environment variables in the app factory and the CLI.
+
+Every knob a deployment may turn lives here, with its environment variable and default, so
+there is one place to look. Nothing here opens a file or a connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The service's configuration; see README "Configuration" for each variable."""
+
+    var_dir: Path
+    database_url: str
+    redis_url: str | None = None
+    redis_prefix: str = "gp:"
+    redis_timeout_s: float = 0.25
+    redis_retries: int = 1
+    redis_cooldown_s: float = 2.0
+    token_signing_key: str | None = None
+    token_issuer: str = "greenpoints"
+    token_audience: str = "greenpoints-api"
+    token_ttl_s: int = 900
+    rider_jwt_issuer: str = "greenpoints-dev-idp"
+    rider_jwt_audience: str = "greenpoints"
+    rider_jwt_jwks_file: Path | None = None
+    rider_jwt_signing_key_file: Path | None = None
+    max_request_bytes: int = 4 * 1024 * 1024
+    token_failures_per_minute: int = 10
+    database_connect_timeout_s: int = 3
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("GREENPOINTS_VAR_DIR") or "var").resolve()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'greenpoints.db'}"
+        jwks = env.get("RIDER_JWT_JWKS_FILE")
+        rider_key = env.get("RIDER_JWT_SIGNING_KEY_FILE")
+        return cls(
+            var_dir=var_dir,
+            database_url=normalise_database_url(database_url),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_prefix=env.get("REDIS_PREFIX") or "gp:",
+            redis_timeout_s=_float(env, "REDIS_TIMEOUT_SECONDS", 0.25),
+            redis_retries=_int(env, "REDIS_RETRIES", 1),
+            redis_cooldown_s=_float(env, "REDIS_COOLDOWN_SECONDS", 2.0),
+            token_signing_key=env.get("TOKEN_SIGNING_KEY") or None,
+            token_ttl_s=_int(env, "TOKEN_TTL_SECONDS", 900),
+            rider_jwt_issuer=env.get("RIDER_JWT_ISSUER") or "greenpoints-dev-idp",
+            rider_jwt_audience=env.get("RIDER_JWT_AUDIENCE") or "greenpoints",
+            rider_jwt_jwks_file=Path(jwks) if jwks else None,
+            rider_jwt_signing_key_file=Path(rider_key) if rider_key else None,
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 4 * 1024 * 1024),
+            token_failures_per_minute=_int(env, "TOKEN_FAILURES_PER_MINUTE", 10),
+            database_connect_timeout_s=_int(env, "DATABASE_CONNECT_TIMEOUT_SECONDS", 3),
+        )
+
+    def replace(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with some fields changed (used by tests and the CLI)."""
+        return dataclasses.replace(self, **dict(overrides))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for any PostgreSQL URL, whatever scheme it was given with."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
