@@ -9,7 +9,9 @@ from service.auth.tokens import TokenService, load_jwks
 from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
 from service.persistence.database import Database
-from service.settings import Settings
+from service.settings import Settings, SettingsError
+
+MIN_SIGNING_KEY_BYTES = 32  # RFC 7518 section 3.2: an HS256 key as long as the hash
 
 
 @dataclasses.dataclass
@@ -24,6 +26,8 @@ class Services:
 def build_token_service(settings: Settings) -> TokenService:
     """Configured keys when given; generated development keys under ``var/`` otherwise."""
     secret = settings.token_signing_key or keys.development_token_secret(settings.var_dir)
+    if len(secret.encode()) < MIN_SIGNING_KEY_BYTES:
+        raise SettingsError(f"TOKEN_SIGNING_KEY must be at least {MIN_SIGNING_KEY_BYTES} bytes")
     signing_key_file = settings.rider_jwt_signing_key_file
     if settings.rider_jwt_jwks_file is not None:
         jwks = load_jwks(settings.rider_jwt_jwks_file)

@@ -1,0 +1,26 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+BIND   ?= 127.0.0.1:8000
+
+.PHONY: run test lint
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## Migrate the embedded SQLite database and serve the API on $(BIND).
+run: $(BIN)/.installed
+	$(BIN)/greenpoints db upgrade
+	$(BIN)/greenpoints serve --bind $(BIND)
+
+## Lint, then every test (PostgreSQL and Redis tests need TEST_POSTGRES_URL / TEST_REDIS_URL).
+test: lint
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

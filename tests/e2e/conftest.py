@@ -1,0 +1,101 @@
+"""A real service: ``greenpoints db upgrade`` then ``greenpoints serve`` on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.servers import PrivateRedis, free_port, fresh_postgres_database, postgres_admin_url
+
+GREENPOINTS = shutil.which("greenpoints") or str(Path(sys.executable).parent / "greenpoints")
+
+
+@dataclass
+class RunningService:
+    base_url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [GREENPOINTS, *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+@contextmanager
+def run_service(
+    workdir: Path, database_url: str, redis_url: str | None
+) -> Iterator[RunningService]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update({"DATABASE_URL": database_url, "GREENPOINTS_VAR_DIR": str(workdir / "var")})
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    subprocess.run([GREENPOINTS, "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
+    log = (workdir / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [GREENPOINTS, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    service = RunningService(f"http://127.0.0.1:{port}", env, process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(service.url("/health"), timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError((workdir / "serve.log").read_text()[-2000:])
+            time.sleep(0.1)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request, tmp_path) -> Iterator[RunningService]:
+    """The service on each database, with the in-process store (no Redis)."""
+    if request.param == "sqlite":
+        with run_service(tmp_path, f"sqlite:///{tmp_path / 'gp.db'}", None) as running:
+            yield running
+        return
+    with (
+        fresh_postgres_database(postgres_admin_url()) as url,
+        run_service(tmp_path, url, None) as running,
+    ):
+        yield running
+
+
+@pytest.fixture
+def redis_backed_service(tmp_path) -> Iterator[tuple[RunningService, PrivateRedis]]:
+    """The service on SQLite with a private Redis the test may stop or freeze."""
+    redis_server = PrivateRedis(tmp_path)
+    redis_server.start()
+    try:
+        with run_service(tmp_path, f"sqlite:///{tmp_path / 'gp.db'}", redis_server.url) as svc:
+            yield svc, redis_server
+    finally:
+        redis_server.stop()
