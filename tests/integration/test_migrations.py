@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from service.persistence import migrate
 from service.persistence.models import Base
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tables(url: str) -> set[str]:
@@ -56,3 +63,16 @@ def test_postgis_is_installed_by_the_migration(postgres_url):
     finally:
         engine.dispose()
     assert version
+
+
+def test_alembic_command_line_round_trips_on_postgres(postgres_url):
+    """`alembic downgrade base` then `alembic upgrade head`, as an operator would type them."""
+    alembic = str(Path(sys.executable).parent / "alembic")
+    env = {**os.environ, "DATABASE_URL": postgres_url}
+    for args in (["downgrade", "base"], ["upgrade", "head"]):
+        done = subprocess.run(
+            [alembic, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    assert migrate.current_revision(postgres_url) == migrate.head_revision(postgres_url)
+    assert "api_clients" in _tables(postgres_url)
