@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from service.persistence.database import create_database_engine
-from service.persistence.models import Base
+from service.persistence.schema import Base
 from service.settings import Settings
 
 config = context.config

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from service.auth import keys
 from service.auth.tokens import TokenService, load_jwks
 from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
+from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.settings import Settings, SettingsError
 
@@ -21,6 +23,7 @@ class Services:
     store: KeyValueStore
     tokens: TokenService
     limiter: RateLimiter
+    policy: LedgerPolicy
 
 
 def build_token_service(settings: Settings) -> TokenService:
@@ -63,4 +66,14 @@ def build_services(settings: Settings) -> Services:
         store=store,
         tokens=build_token_service(settings),
         limiter=RateLimiter(store),
+        policy=ledger_policy(settings),
+    )
+
+
+def ledger_policy(settings: Settings) -> LedgerPolicy:
+    return LedgerPolicy(
+        points_per_kg_co2=settings.points_per_kg_co2,
+        fraud_window=dt.timedelta(hours=settings.fraud_window_hours),
+        daily_cap_points=settings.daily_cap_points,
+        timezone=settings.scheme_timezone,
     )

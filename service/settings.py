@@ -59,6 +59,10 @@ class Settings:
     max_request_bytes: int = 4 * 1024 * 1024
     token_failures_per_minute: int = 10
     database_connect_timeout_s: int = 3
+    points_per_kg_co2: int = 1000
+    fraud_window_hours: int = 48
+    daily_cap_points: int = 5000
+    scheme_timezone: str = "Asia/Shanghai"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +89,10 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 4 * 1024 * 1024),
             token_failures_per_minute=_int(env, "TOKEN_FAILURES_PER_MINUTE", 10),
             database_connect_timeout_s=_int(env, "DATABASE_CONNECT_TIMEOUT_SECONDS", 3),
+            points_per_kg_co2=_int(env, "POINTS_PER_KG_CO2", 1000),
+            fraud_window_hours=_int(env, "FRAUD_WINDOW_HOURS", 48),
+            daily_cap_points=_int(env, "DAILY_CAP_POINTS", 5000),
+            scheme_timezone=env.get("SCHEME_TIMEZONE") or "Asia/Shanghai",
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> Settings:

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from service.persistence import migrate
-from service.persistence.models import Base
+from service.persistence.schema import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

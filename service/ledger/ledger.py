@@ -1,0 +1,384 @@
+"""Ledger operations inside one database transaction (the caller's session).
+
+Every operation on a personal account first locks that account's row (``SELECT ... FOR UPDATE``
+on PostgreSQL, in sorted order when there are several; SQLite serialises writers with
+``BEGIN IMMEDIATE``). Under that lock it checks, by the transaction's deterministic id, whether
+the work was already done, so retries and concurrent duplicates find it done, and the primary
+key on that id is the last word if anything slips through. Entries and the cached balances on
+the account row are written together, so the cache always equals the sum of entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy.orm import Session, aliased
+
+from service.errors import Conflict, InvalidInput, NotFound
+from service.ledger import postings as P
+from service.ledger.policy import LedgerPolicy
+from service.persistence.ledger_models import Account, DailyCredit, LedgerEntry, LedgerTransaction
+
+MATURE_BATCH = 500
+
+
+class Balances(NamedTuple):
+    pending: int
+    available: int
+    held: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditOutcome:
+    transaction_id: str
+    points: int
+    requested: int
+    duplicate: bool
+    capped: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Discrepancy:
+    account_id: str
+    bucket: str
+    cached: int | None
+    summed: int
+
+
+def credit_id(purpose: str, ref: str) -> str:
+    return f"credit:{purpose}:{ref}"
+
+
+class Ledger:
+    def __init__(self, session: Session, policy: LedgerPolicy) -> None:
+        self.session = session
+        self.policy = policy
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def open_personal_account(self, account_id: str, now: dt.datetime) -> None:
+        self.session.add(
+            Account(id=account_id, kind="personal", created_at=now, pending=0, available=0, held=0)
+        )
+        self.session.flush()
+
+    def lock(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        """Lock personal accounts in sorted order (no deadlocks between concurrent batches)."""
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        rows = self.session.scalars(
+            select(Account)
+            .where(Account.id.in_(ids))
+            .order_by(Account.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        found = {row.id: row for row in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"no account {missing[0]}")
+        return found
+
+    def balances(self, account_id: str) -> Balances:
+        row = self.session.get(Account, account_id, populate_existing=True)
+        if row is None or row.kind != "personal":
+            raise NotFound(f"no account {account_id}")
+        return Balances(row.pending or 0, row.available or 0, row.held or 0)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _write(
+        self,
+        *,
+        transaction_id: str,
+        kind: str,
+        account_id: str,
+        now: dt.datetime,
+        moves: Sequence[P.Posting],
+        matures_at: dt.datetime | None = None,
+        reverses_id: str | None = None,
+        trip_uid: str | None = None,
+        details: dict | None = None,
+    ) -> None:
+        if sum(p.amount for p in moves) != 0:
+            raise ValueError(f"transaction {transaction_id} does not balance")
+        self.session.add(
+            LedgerTransaction(
+                id=transaction_id,
+                kind=kind,
+                account_id=account_id,
+                created_at=now,
+                matures_at=matures_at,
+                reverses_id=reverses_id,
+                trip_uid=trip_uid,
+                details=details or {},
+            )
+        )
+        self.session.flush()
+        if moves:
+            self.session.add_all(
+                LedgerEntry(
+                    transaction_id=transaction_id,
+                    account_id=p.account_id,
+                    bucket=p.bucket,
+                    amount=p.amount,
+                    created_at=now,
+                )
+                for p in moves
+            )
+        touched = {p.account_id for p in moves} - set(P.SYSTEM_ACCOUNTS)
+        for touched_id in sorted(touched):
+            delta = P.effect_on(moves, touched_id)
+            self.session.execute(
+                update(Account)
+                .where(Account.id == touched_id)
+                .values(
+                    pending=Account.pending + delta["pending"],
+                    available=Account.available + delta["available"],
+                    held=Account.held + delta["held"],
+                )
+            )
+        self.session.flush()
+
+    def _exists(self, transaction_id: str) -> LedgerTransaction | None:
+        return self.session.get(LedgerTransaction, transaction_id)
+
+    def credit(
+        self,
+        account_id: str,
+        *,
+        purpose: str,
+        ref: str,
+        points: int,
+        occurred_at: dt.datetime,
+        now: dt.datetime,
+        trip_uid: str | None = None,
+        details: dict | None = None,
+    ) -> CreditOutcome:
+        """Credit ``points`` once per (purpose, ref), pending for the fraud window, capped per day.
+
+        Over the cap, what is left under it is credited (possibly nothing); the decision is
+        recorded as the transaction, so a retry gets the same answer.
+        """
+        if points < 0:
+            raise InvalidInput("points must not be negative", errors={"points": ["negative"]})
+        transaction_id = credit_id(purpose, ref)
+        self.lock([account_id])
+        done = self._exists(transaction_id)
+        if done is not None:
+            return _outcome(done, duplicate=True)
+        day = self.policy.local_day(occurred_at)
+        daily = self.session.get(DailyCredit, (account_id, day), populate_existing=True)
+        already = daily.points if daily else 0
+        granted = max(0, min(points, self.policy.daily_cap_points - already))
+        if granted:
+            if daily is None:
+                self.session.add(DailyCredit(account_id=account_id, day=day, points=granted))
+            else:
+                daily.points = already + granted
+        self._write(
+            transaction_id=transaction_id,
+            kind="credit",
+            account_id=account_id,
+            now=now,
+            moves=P.credit(account_id, granted) if granted else (),
+            matures_at=now + self.policy.fraud_window,
+            trip_uid=trip_uid,
+            details={
+                **(details or {}),
+                "purpose": purpose,
+                "ref": ref,
+                "requested": points,
+                "granted": granted,
+                "day": day.isoformat(),
+                "capped": granted < points,
+            },
+        )
+        return _outcome(self._exists(transaction_id), duplicate=False)  # type: ignore[arg-type]
+
+    def mature_due(self, now: dt.datetime, *, limit: int = MATURE_BATCH) -> int:
+        """Move up to ``limit`` due pending credits to available; returns how many moved."""
+        due = self._due_credits(now, limit)
+        if not due:
+            return 0
+        self.lock(account for _, account, _ in due)
+        still_due = {tx for tx, _, _ in self._due_credits(now, limit, only=[t for t, _, _ in due])}
+        moved = 0
+        for transaction_id, account_id, points in due:
+            if transaction_id not in still_due:
+                continue  # a concurrent run matured or a reversal took it first
+            self._write(
+                transaction_id=f"mature:{transaction_id}",
+                kind="mature",
+                account_id=account_id,
+                now=now,
+                moves=P.mature(account_id, points),
+                reverses_id=None,
+                details={"credit": transaction_id},
+            )
+            moved += 1
+        return moved
+
+    def _due_credits(
+        self, now: dt.datetime, limit: int, only: list[str] | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(credit id, account, points) of credits past their window, not matured or reversed."""
+        follow = aliased(LedgerTransaction)
+        pending_entry = aliased(LedgerEntry)
+        query = (
+            select(LedgerTransaction.id, LedgerTransaction.account_id, pending_entry.amount)
+            .join(
+                pending_entry,
+                and_(
+                    pending_entry.transaction_id == LedgerTransaction.id,
+                    pending_entry.bucket == "pending",
+                ),
+            )
+            .outerjoin(
+                follow,
+                follow.id.in_(
+                    [
+                        literal("mature:") + LedgerTransaction.id,
+                        literal("reverse:") + LedgerTransaction.id,
+                    ]
+                ),
+            )
+            .where(
+                LedgerTransaction.kind == "credit",
+                LedgerTransaction.matures_at <= now,
+                follow.id.is_(None),
+            )
+            .order_by(LedgerTransaction.matures_at, LedgerTransaction.id)
+            .limit(limit)
+        )
+        if only is not None:
+            query = query.where(LedgerTransaction.id.in_(only))
+        return [(row[0], row[1], row[2]) for row in self.session.execute(query)]
+
+    def reverse_credit(
+        self, credit_transaction_id: str, *, reason: str, now: dt.datetime
+    ) -> tuple[str, int, bool]:
+        """Compensate a credit. Returns (reversal id, points taken back, whether it was new).
+
+        Points still pending come back from pending; points already matured come back from
+        available, which may go negative: later credits then pay that debt off first.
+        """
+        credit = self._exists(credit_transaction_id)
+        if credit is None or credit.kind != "credit":
+            raise NotFound(f"no credit {credit_transaction_id}")
+        reversal_id = f"reverse:{credit_transaction_id}"
+        self.lock([credit.account_id])
+        done = self._exists(reversal_id)
+        if done is not None:
+            return reversal_id, int(done.details.get("points", 0)), False
+        points = int(credit.details.get("granted", 0))
+        matured = self._exists(f"mature:{credit_transaction_id}") is not None
+        bucket = "available" if matured else "pending"
+        self._write(
+            transaction_id=reversal_id,
+            kind="reversal",
+            account_id=credit.account_id,
+            now=now,
+            moves=P.reverse_credit(credit.account_id, points, bucket) if points else (),
+            reverses_id=credit_transaction_id,
+            trip_uid=credit.trip_uid,
+            details={"reason": reason, "points": points, "from": bucket},
+        )
+        return reversal_id, points, True
+
+    def hold(self, account_id: str, ref: str, points: int, now: dt.datetime) -> None:
+        """Reserve points for redemption ``ref``; refuses if available would go below zero."""
+        account = self.lock([account_id])[account_id]
+        if self._exists(f"hold:{ref}") is not None:
+            raise Conflict(f"redemption {ref} already holds points")
+        if (account.available or 0) < points:
+            raise InsufficientPoints(
+                f"{points} points needed, {account.available or 0} available",
+                errors={"quantity": ["not enough available points"]},
+            )
+        self._write(
+            transaction_id=f"hold:{ref}",
+            kind="hold",
+            account_id=account_id,
+            now=now,
+            moves=P.hold(account_id, points),
+        )
+
+    def settle_hold(self, ref: str, *, outcome: str, sink: str, now: dt.datetime) -> bool:
+        """Post (``outcome='post'``) or void (``'void'``) a hold, once. False if already settled."""
+        held = self._exists(f"hold:{ref}")
+        if held is None:
+            raise NotFound(f"no hold for {ref}")
+        self.lock([held.account_id])
+        if self._exists(f"post:{ref}") or self._exists(f"void:{ref}"):
+            return False
+        points = next(e.amount for e in self._entries_of(held.id) if e.bucket == "held")
+        moves = (
+            P.post_hold(held.account_id, points, sink)
+            if outcome == "post"
+            else P.void_hold(held.account_id, points)
+        )
+        self._write(
+            transaction_id=f"{outcome}:{ref}",
+            kind=outcome,
+            account_id=held.account_id,
+            now=now,
+            moves=moves,
+            reverses_id=held.id if outcome == "void" else None,
+        )
+        return True
+
+    def _entries_of(self, transaction_id: str) -> list[LedgerEntry]:
+        return list(
+            self.session.scalars(
+                select(LedgerEntry).where(LedgerEntry.transaction_id == transaction_id)
+            )
+        )
+
+    # -- checking -----------------------------------------------------------------------------
+
+    def verify(self) -> tuple[list[Discrepancy], list[str]]:
+        """Cached balances that differ from the sums of entries, and unbalanced transactions."""
+        sums: dict[tuple[str, str], int] = {
+            (account, bucket): int(total)
+            for account, bucket, total in self.session.execute(
+                select(
+                    LedgerEntry.account_id, LedgerEntry.bucket, func.sum(LedgerEntry.amount)
+                ).group_by(LedgerEntry.account_id, LedgerEntry.bucket)
+            )
+        }
+        discrepancies = []
+        for account in self.session.scalars(select(Account).where(Account.kind == "personal")):
+            for bucket in ("pending", "available", "held"):
+                cached = getattr(account, bucket)
+                summed = sums.get((account.id, bucket), 0)
+                if cached != summed:
+                    discrepancies.append(Discrepancy(account.id, bucket, cached, summed))
+        unbalanced = list(
+            self.session.scalars(
+                select(LedgerEntry.transaction_id)
+                .group_by(LedgerEntry.transaction_id)
+                .having(func.sum(LedgerEntry.amount) != 0)
+            )
+        )
+        return discrepancies, unbalanced
+
+
+class InsufficientPoints(InvalidInput):
+    code = "insufficient_points"
+
+
+def _outcome(transaction: LedgerTransaction, *, duplicate: bool) -> CreditOutcome:
+    details = transaction.details
+    return CreditOutcome(
+        transaction_id=transaction.id,
+        points=int(details["granted"]),
+        requested=int(details["requested"]),
+        duplicate=duplicate,
+        capped=bool(details["capped"]),
+    )

@@ -1,0 +1,95 @@
+"""Rider-side tables: who owns which account, consents, trips, disputes.
+
+Personal data lives here and not in the ledger: erasing a rider deletes the ``riders`` row (the
+link from a person to an account id), consents, and the trips' locations and rider references.
+The ledger keeps its entries against the now pseudonymous account id, so the books still balance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.persistence.models import Base, UtcDateTime
+
+MODES = ("bike", "ebike", "metro", "bus")
+
+
+class Rider(Base):
+    __tablename__ = "riders"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Consent(Base):
+    """A rider's authorisation for one operator: their id there and the scenarios allowed."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("uq_consents_operator_rider_ref", "operator_id", "rider_ref", unique=True),
+    )
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rider_ref: Mapped[str] = mapped_column(String(200))
+    scenarios: Mapped[list] = mapped_column(JSON)
+    granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Trip(Base):
+    """A trip an operator posted, with its verdict, receipt and credited points."""
+
+    __tablename__ = "trips"
+    __table_args__ = (
+        Index("uq_trips_operator_trip", "operator_id", "operator_trip_id", unique=True),
+        CheckConstraint("mode IN ('bike', 'ebike', 'metro', 'bus')", name="mode_known"),
+    )
+
+    uid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64))
+    operator_trip_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("accounts.id"), nullable=True, index=True
+    )
+    rider_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    mode: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    start_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    start_lng: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_lng: Mapped[float | None] = mapped_column(Float, nullable=True)
+    distance_m: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    co2_g: Mapped[int] = mapped_column(BigInteger, default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    pollutants_mg: Mapped[dict] = mapped_column(JSON, default=dict)
+    receipt: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    parking: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Dispute(Base):
+    """A rider's missing-points claim for a trip, and how it was resolved."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'credited', 'rejected')", name="status_known"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    operator_id: Mapped[str] = mapped_column(String(64), index=True)
+    operator_trip_id: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(10))
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    credited_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)

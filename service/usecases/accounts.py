@@ -1,0 +1,265 @@
+"""A rider's carbon account: open it, read it, export it, erase the person behind it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInput, NotFound
+from service.ledger.ledger import Ledger
+from service.ledger.policy import LedgerPolicy
+from service.persistence.database import Database
+from service.persistence.ledger_models import LedgerEntry, LedgerTransaction
+from service.persistence.mall_models import Redemption
+from service.persistence.rider_models import Consent, Dispute, Rider, Trip
+
+TREE_G = 17_900  # one saxaul tree's lifetime uptake (Ant Forest), METHODOLOGIES.md
+POLLUTANTS = ("co", "hc", "nox", "pm")
+COUNTED_STATUSES = ("credited",)
+MAX_PAGE = 200
+
+
+def new_account_id() -> str:
+    return f"acc_{secrets.token_hex(12)}"
+
+
+def account_id_of(session: Session, user_id: str) -> str:
+    """The account of ``user_id``; NotFound if they have none (or erased themselves)."""
+    account_id = session.scalar(select(Rider.account_id).where(Rider.user_id == user_id))
+    if account_id is None:
+        raise NotFound("no carbon account; open one with POST /v1/me/account")
+    return account_id
+
+
+def open_account(db: Database, policy: LedgerPolicy, user_id: str) -> tuple[str, bool]:
+    """Open the rider's account if needed. Returns (account id, whether it was created)."""
+    for _ in range(2):  # a concurrent open may win the race; then read what it made
+        try:
+            with db.transaction() as session:
+                existing = session.get(Rider, user_id)
+                if existing is not None:
+                    return existing.account_id, False
+                now = dt.datetime.now(dt.UTC)
+                account_id = new_account_id()
+                Ledger(session, policy).open_personal_account(account_id, now)
+                session.add(Rider(user_id=user_id, account_id=account_id, created_at=now))
+                return account_id, True
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not open the account")  # unreachable but for a broken database
+
+
+def summary(db: Database, policy: LedgerPolicy, user_id: str) -> dict[str, Any]:
+    """Balances, CO2 totals by mode, co-pollutants and trees equivalent."""
+    with db.transaction() as session:
+        account_id = account_id_of(session, user_id)
+        balances = Ledger(session, policy).balances(account_id)
+        rows = session.execute(
+            select(Trip.mode, func.sum(Trip.co2_g), func.count())
+            .where(Trip.account_id == account_id, Trip.status.in_(COUNTED_STATUSES))
+            .group_by(Trip.mode)
+        ).all()
+        pollutant_rows = session.scalars(
+            select(Trip.pollutants_mg).where(
+                Trip.account_id == account_id, Trip.status.in_(COUNTED_STATUSES)
+            )
+        ).all()
+    by_mode = {mode: int(total or 0) for mode, total, _ in rows}
+    co2_g = sum(by_mode.values())
+    pollutants_mg = {name: 0 for name in POLLUTANTS}
+    for amounts in pollutant_rows:
+        for name in POLLUTANTS:
+            pollutants_mg[name] += int((amounts or {}).get(name, 0))
+    return {
+        "account_id": account_id,
+        "balance": {
+            "available": balances.available,
+            "pending": balances.pending,
+            "held": balances.held,
+        },
+        "totals": {
+            "co2_g": co2_g,
+            "by_mode": by_mode,
+            "trips": sum(count for _, _, count in rows),
+            "pollutants_g": {k: v / 1000 for k, v in pollutants_mg.items()},
+        },
+        "trees_equivalent": round(co2_g / TREE_G, 2),
+    }
+
+
+def encode_cursor(entry_id: int) -> str:
+    return base64.urlsafe_b64encode(str(entry_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("the cursor is not one this service gave out",
+                           errors={"cursor": ["invalid"]}) from exc  # fmt: skip
+
+
+def entries_page(
+    db: Database, user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The rider's ledger entries, newest first; a cursor continues after the last one seen."""
+    limit = max(1, min(limit, MAX_PAGE))
+    with db.transaction() as session:
+        account_id = account_id_of(session, user_id)
+        query = (
+            select(LedgerEntry, LedgerTransaction)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(LedgerEntry.account_id == account_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor:
+            query = query.where(LedgerEntry.id < decode_cursor(cursor))
+        rows = session.execute(query).all()
+    page = [_entry_view(entry, transaction) for entry, transaction in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return page, next_cursor
+
+
+def _entry_view(entry: LedgerEntry, transaction: LedgerTransaction) -> dict[str, Any]:
+    return {
+        "entry_id": entry.id,
+        "transaction_id": transaction.id,
+        "kind": transaction.kind,
+        "bucket": entry.bucket,
+        "amount": entry.amount,
+        "trip_uid": transaction.trip_uid,
+        "created_at": entry.created_at,
+    }
+
+
+def trip_view(trip: Trip, session: Session) -> dict[str, Any]:
+    """A trip with its receipt, parking verdict and what the ledger did with it."""
+    credits = session.scalars(
+        select(LedgerTransaction).where(LedgerTransaction.trip_uid == trip.uid)
+    ).all()
+    return {
+        "trip_uid": trip.uid,
+        "operator_id": trip.operator_id,
+        "trip_id": trip.operator_trip_id,
+        "mode": trip.mode,
+        "start_time": trip.started_at,
+        "end_time": trip.ended_at,
+        "distance_m": trip.distance_m,
+        "status": trip.status,
+        "reasons": list(trip.reasons or []),
+        "co2_g": trip.co2_g,
+        "points": trip.points,
+        "pollutants_g": {k: int(v) / 1000 for k, v in (trip.pollutants_mg or {}).items()},
+        "receipt": trip.receipt,
+        "parking": trip.parking,
+        "ledger": [
+            {"transaction_id": tx.id, "kind": tx.kind, "created_at": tx.created_at}
+            for tx in sorted(credits, key=lambda tx: (tx.created_at, tx.id))
+        ],
+    }
+
+
+def my_trip(db: Database, user_id: str, trip_uid: str) -> dict[str, Any]:
+    with db.transaction() as session:
+        account_id = account_id_of(session, user_id)
+        trip = session.get(Trip, trip_uid)
+        if trip is None or trip.account_id != account_id:
+            raise NotFound(f"no trip {trip_uid}")
+        return trip_view(trip, session)
+
+
+def export(db: Database, policy: LedgerPolicy, user_id: str) -> dict[str, Any]:
+    """Everything the service holds about the rider, as one JSON document (PIPL access right)."""
+    account = summary(db, policy, user_id)
+    with db.transaction() as session:
+        account_id = account_id_of(session, user_id)
+        consents = session.scalars(select(Consent).where(Consent.account_id == account_id)).all()
+        trips = session.scalars(
+            select(Trip).where(Trip.account_id == account_id).order_by(Trip.started_at)
+        ).all()
+        trip_views = [
+            {
+                **trip_view(trip, session),
+                "rider_ref": trip.rider_ref,
+                "start": _point(trip.start_lat, trip.start_lng),
+                "end": _point(trip.end_lat, trip.end_lng),
+            }
+            for trip in trips
+        ]
+        redemptions = session.scalars(
+            select(Redemption).where(Redemption.account_id == account_id)
+        ).all()
+        disputes = session.scalars(select(Dispute).where(Dispute.account_id == account_id)).all()
+        entries = session.execute(
+            select(LedgerEntry, LedgerTransaction)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(LedgerEntry.account_id == account_id)
+            .order_by(LedgerEntry.id)
+        ).all()
+        return {
+            "user_id": user_id,
+            "account": account,
+            "consents": [
+                {
+                    "operator_id": c.operator_id,
+                    "rider_ref": c.rider_ref,
+                    "scenarios": list(c.scenarios),
+                    "granted_at": c.granted_at,
+                }
+                for c in consents
+            ],
+            "trips": trip_views,
+            "entries": [_entry_view(entry, tx) for entry, tx in entries],
+            "redemptions": [
+                {
+                    "redemption_id": r.id,
+                    "item_id": r.item_id,
+                    "quantity": r.quantity,
+                    "points": r.points,
+                    "status": r.status,
+                    "created_at": r.created_at,
+                }
+                for r in redemptions
+            ],
+            "disputes": [
+                {
+                    "dispute_id": d.id,
+                    "operator_id": d.operator_id,
+                    "trip_id": d.operator_trip_id,
+                    "description": d.description,
+                    "status": d.status,
+                    "created_at": d.created_at,
+                }
+                for d in disputes
+            ],
+        }
+
+
+def _point(lat: float | None, lng: float | None) -> dict[str, float] | None:
+    return None if lat is None or lng is None else {"lat": lat, "lng": lng}
+
+
+def erase(db: Database, user_id: str) -> None:
+    """Erase the person: consents, trip locations and references, dispute texts, the link
+    from user id to account. Ledger entries stay, against the now pseudonymous account id."""
+    with db.transaction() as session:
+        account_id = account_id_of(session, user_id)
+        session.execute(delete(Consent).where(Consent.account_id == account_id))
+        session.execute(
+            update(Trip)
+            .where(Trip.account_id == account_id)
+            .values(rider_ref=None, start_lat=None, start_lng=None, end_lat=None, end_lng=None)
+        )
+        session.execute(
+            update(Dispute).where(Dispute.account_id == account_id).values(description=None)
+        )
+        session.execute(delete(Rider).where(Rider.user_id == user_id))

@@ -1,0 +1,191 @@
+"""The ledger's rules on real databases: exactly-once, caps, maturing, reversals, holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from service.ledger.ledger import Ledger, credit_id
+from service.ledger.policy import LedgerPolicy
+from service.persistence.database import Database
+from service.persistence.ledger_models import Account
+from service.usecases import ledger_ops
+
+NOW = dt.datetime(2026, 11, 2, 0, 15, tzinfo=dt.UTC)  # 08:15 in Shanghai
+POLICY = LedgerPolicy(daily_cap_points=5000, fraud_window=dt.timedelta(hours=48))
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database.from_url(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def account(db):
+    with db.transaction() as session:
+        Ledger(session, POLICY).open_personal_account("acc_rider", NOW)
+    return "acc_rider"
+
+
+def _credit(db, account, ref, points, *, occurred_at=NOW, now=NOW, policy=POLICY):
+    with db.transaction() as session:
+        return Ledger(session, policy).credit(
+            account, purpose="trip", ref=ref, points=points, occurred_at=occurred_at, now=now
+        )
+
+
+def _balances(db, account):
+    with db.transaction() as session:
+        return Ledger(session, POLICY).balances(account)
+
+
+def _books_balance(db):
+    discrepancies, unbalanced = ledger_ops.verify(db, POLICY)
+    assert discrepancies == []
+    assert unbalanced == []
+
+
+def test_credit_is_pending_then_matures_after_the_window(db, account):
+    # Shanghai cycling, 2.35 km at 98 g/km = 230.3 g -> 230 points.
+    outcome = _credit(db, account, "t1", 230)
+    assert (outcome.points, outcome.duplicate) == (230, False)
+    assert _balances(db, account) == (230, 0, 0)
+    assert ledger_ops.mature_due(db, POLICY, NOW + dt.timedelta(hours=47)) == 0
+    assert ledger_ops.mature_due(db, POLICY, NOW + dt.timedelta(hours=48)) == 1
+    assert ledger_ops.mature_due(db, POLICY, NOW + dt.timedelta(hours=49)) == 0
+    assert _balances(db, account) == (0, 230, 0)
+    _books_balance(db)
+
+
+def test_same_credit_twice_is_one_credit(db, account):
+    first = _credit(db, account, "t1", 230)
+    again = _credit(db, account, "t1", 230)
+    assert again.duplicate and again.transaction_id == first.transaction_id
+    assert _balances(db, account).pending == 230
+    _books_balance(db)
+
+
+def test_daily_cap_credits_up_to_the_cap_and_records_the_rest(db, account):
+    assert _credit(db, account, "a", 3000).points == 3000
+    partial = _credit(db, account, "b", 3000)
+    assert (partial.points, partial.requested, partial.capped) == (2000, 3000, True)
+    nothing = _credit(db, account, "c", 500)
+    assert (nothing.points, nothing.capped) == (0, True)
+    assert _credit(db, account, "c", 500).duplicate  # the zero credit is recorded too
+    next_day = _credit(db, account, "d", 500, occurred_at=NOW + dt.timedelta(days=1))
+    assert next_day.points == 500
+    assert _balances(db, account).pending == 5500
+    _books_balance(db)
+
+
+def test_cap_day_is_the_scheme_local_day(db, account):
+    # 23:30 UTC on 1 Nov is 07:30 on 2 Nov in Shanghai: the same local day as NOW.
+    late_utc = dt.datetime(2026, 11, 1, 23, 30, tzinfo=dt.UTC)
+    _credit(db, account, "a", 4000, occurred_at=late_utc)
+    assert _credit(db, account, "b", 4000).points == 1000
+
+
+def test_reversal_of_pending_and_of_spent_credit(db, account):
+    _credit(db, account, "t1", 1000)
+    _credit(db, account, "t2", 400)
+    with db.transaction() as session:
+        _, points, new = Ledger(session, POLICY).reverse_credit(
+            credit_id("trip", "t2"), reason="fraud", now=NOW
+        )
+    assert (points, new) == (400, True)
+    assert _balances(db, account) == (1000, 0, 0)
+
+    ledger_ops.mature_due(db, POLICY, NOW + dt.timedelta(days=3))
+    assert _balances(db, account) == (0, 1000, 0)
+    with db.transaction() as session:
+        Ledger(session, POLICY).hold(account, "red_1", 900, NOW)
+        Ledger(session, POLICY).settle_hold("red_1", outcome="post", sink="sys:redemptions",
+                                            now=NOW)  # fmt: skip
+    with db.transaction() as session:
+        Ledger(session, POLICY).reverse_credit(credit_id("trip", "t1"), reason="fraud", now=NOW)
+        _, _, again = Ledger(session, POLICY).reverse_credit(
+            credit_id("trip", "t1"), reason="fraud", now=NOW
+        )
+    assert not again
+    assert _balances(db, account) == (0, -900, 0)  # an explicit debt
+    _credit(db, account, "t3", 1200, occurred_at=NOW + dt.timedelta(days=4))
+    ledger_ops.mature_due(db, POLICY, NOW + dt.timedelta(days=7))
+    assert _balances(db, account) == (0, 300, 0)  # the later credit paid the debt first
+    _books_balance(db)
+
+
+def test_hold_then_void_returns_points_and_settles_once(db, account):
+    _credit(db, account, "t1", 1000)
+    ledger_ops.mature_due(db, POLICY, NOW + dt.timedelta(days=3))
+    with db.transaction() as session:
+        Ledger(session, POLICY).hold(account, "red_1", 600, NOW)
+    assert _balances(db, account) == (0, 400, 600)
+    with db.transaction() as session:
+        ledger = Ledger(session, POLICY)
+        assert ledger.settle_hold("red_1", outcome="void", sink="sys:redemptions", now=NOW)
+        assert not ledger.settle_hold("red_1", outcome="post", sink="sys:redemptions", now=NOW)
+    assert _balances(db, account) == (0, 1000, 0)
+    _books_balance(db)
+
+
+def test_hold_beyond_available_is_refused(db, account):
+    _credit(db, account, "t1", 1000)  # still pending: nothing to spend
+    with pytest.raises(Exception, match="available"), db.transaction() as session:
+        Ledger(session, POLICY).hold(account, "red_1", 10, NOW)
+    assert _balances(db, account) == (1000, 0, 0)
+
+
+def test_verify_finds_a_tampered_cache(db, account):
+    _credit(db, account, "t1", 230)
+    with db.transaction() as session:
+        session.get(Account, account).pending = 231
+    discrepancies, _ = ledger_ops.verify(db, POLICY)
+    assert [(d.account_id, d.bucket, d.cached, d.summed) for d in discrepancies] == [
+        (account, "pending", 231, 230)
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entries SET amount = amount + 1",
+        "DELETE FROM ledger_entries",
+        "UPDATE ledger_transactions SET kind = 'x'",
+        "DELETE FROM ledger_transactions",
+    ],
+)
+def test_database_refuses_to_change_ledger_rows(db, account, statement):
+    _credit(db, account, "t1", 230)
+    with pytest.raises(DatabaseError, match="append-only"), db.transaction() as session:
+        session.execute(text(statement))
+    _books_balance(db)
+    assert _balances(db, account).pending == 230
+
+
+def test_postgres_refuses_truncate_and_unbalanced_transactions(postgres_url):
+    db = Database.from_url(postgres_url)
+    with db.transaction() as session:
+        Ledger(session, POLICY).open_personal_account("acc_x", NOW)
+    with pytest.raises(DatabaseError, match="append-only"), db.transaction() as session:
+        session.execute(text("TRUNCATE ledger_entries CASCADE"))
+    with pytest.raises(DatabaseError, match="does not sum to zero"), db.transaction() as s:
+        s.execute(
+            text(
+                "INSERT INTO ledger_transactions (id, kind, account_id, created_at, details) "
+                "VALUES ('forged', 'credit', 'acc_x', now(), '{}')"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO ledger_entries (transaction_id, account_id, bucket, amount, "
+                "created_at) VALUES ('forged', 'acc_x', 'available', 1000000, now())"
+            )
+        )
+    with db.transaction() as session:
+        assert session.execute(text("SELECT count(*) FROM ledger_transactions")).scalar() == 0
+    db.dispose()
