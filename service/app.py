@@ -12,7 +12,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from service.api import clients, health, oauth
+from service.api import admin, clients, disputes, health, mall, me, oauth
 from service.api.problems import (
     PROBLEM_CONTENT_TYPE,
     from_http_exception,
@@ -88,7 +88,15 @@ def create_app(
     )
     app.extensions["greenpoints"] = services or build_services(settings)
     api = ProblemApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin()})
-    for blueprint in (health.blp, oauth.blp, clients.blp):
+    for blueprint in (
+        health.blp,
+        oauth.blp,
+        clients.blp,
+        me.blp,
+        mall.blp,
+        disputes.blp,
+        admin.blp,
+    ):
         api.register_blueprint(blueprint)
     register_problem_handlers(app)
     logging.getLogger("service").setLevel(logging.INFO)

@@ -142,6 +142,116 @@ def tokens_rider(user_ids: tuple[str, ...], ttl_s: int) -> None:
         raise click.ClickException(exc.detail) from exc
 
 
+# -- ledger --------------------------------------------------------------------------------
+
+
+def _services():
+    from service.container import build_services
+
+    return build_services(_settings())
+
+
+@main.group()
+def ledger() -> None:
+    """The points ledger: maturing, verification, reversals."""
+
+
+@ledger.command("mature")
+def ledger_mature() -> None:
+    """Make pending points available once past the fraud window; void stale redemption holds.
+
+    Safe to run from cron, twice, or concurrently: each step happens exactly once.
+    """
+    from service.usecases import ledger_ops, mall
+
+    svc = _services()
+    matured = ledger_ops.mature_due(svc.db, svc.policy)
+    voided = mall.settle_stale_redemptions(svc.db, svc.policy)
+    click.echo(f"matured {matured} credits; voided {voided} stale redemption holds")
+    svc.db.dispose()
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Prove every cached balance equals the sum of its entries and every transaction sums
+    to zero; exit 1 otherwise."""
+    from service.usecases import ledger_ops
+
+    svc = _services()
+    discrepancies, unbalanced = ledger_ops.verify(svc.db, svc.policy)
+    svc.db.dispose()
+    for d in discrepancies:
+        click.echo(f"MISMATCH {d.account_id} {d.bucket}: cached {d.cached}, entries {d.summed}")
+    for transaction_id in unbalanced:
+        click.echo(f"UNBALANCED transaction {transaction_id}")
+    if discrepancies or unbalanced:
+        raise SystemExit(1)
+    click.echo("ledger ok: every balance equals its entries; every transaction sums to zero")
+
+
+@ledger.command("reverse")
+@click.argument("trip_uid")
+@click.option("--reason", required=True, help="a short code, e.g. gps_spoofing")
+def ledger_reverse(trip_uid: str, reason: str) -> None:
+    """Reverse a trip's credit for fraud with a compensating entry."""
+    from service.errors import ServiceError
+    from service.usecases import crediting
+
+    svc = _services()
+    try:
+        result = crediting.reverse_trip(svc.db, svc.policy, trip_uid, reason=reason)
+    except ServiceError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        svc.db.dispose()
+    click.echo(f"{result['reversal_id']}: {result['points']} points taken back")
+
+
+# -- catalog -------------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """The points mall's items and donation projects."""
+
+
+@catalog.command("add")
+@click.option("--id", "item_id", required=True)
+@click.option("--kind", type=click.Choice(["coupon", "transit_credit", "donation"]), required=True)
+@click.option("--title", required=True)
+@click.option("--cost", "cost_points", type=int, required=True, help="points per unit")
+@click.option("--stock", type=int, default=None, help="units on offer (omit: unlimited)")
+def catalog_add(item_id: str, kind: str, title: str, cost_points: int, stock: int | None) -> None:
+    """Add an item, e.g. a tree: --kind donation --cost 17900."""
+    from service.errors import ServiceError
+    from service.usecases import mall
+
+    svc = _services()
+    try:
+        mall.add_item(svc.db, mall.NewItem(item_id, kind, title, cost_points, stock))
+    except ServiceError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        svc.db.dispose()
+    click.echo(f"added {item_id}")
+
+
+@catalog.command("list")
+def catalog_list() -> None:
+    """List items: id, kind, cost, stock, title."""
+    from service.usecases import mall
+
+    svc = _services()
+    for item in mall.catalog(svc.db, include_inactive=True):
+        stock = "unlimited" if item["stock"] is None else item["stock"]
+        state = "" if item["active"] else " (withdrawn)"
+        click.echo(
+            f"{item['item_id']}\t{item['kind']}\t{item['cost_points']}\t{stock}\t"
+            f"{item['title']}{state}"
+        )
+    svc.db.dispose()
+
+
 # -- serving -------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from service.kv.store import KeyValueStore, create_store
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.settings import Settings, SettingsError
+from service.usecases.mall import Fulfiller, issue_locally
 
 MIN_SIGNING_KEY_BYTES = 32  # RFC 7518 section 3.2: an HS256 key as long as the hash
 
@@ -24,6 +25,7 @@ class Services:
     tokens: TokenService
     limiter: RateLimiter
     policy: LedgerPolicy
+    fulfil: Fulfiller = issue_locally
 
 
 def build_token_service(settings: Settings) -> TokenService:

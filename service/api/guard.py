@@ -23,21 +23,24 @@ def bearer_token() -> str:
     return token.strip()
 
 
-def requires_scope(scope: str | None) -> Callable[[F], F]:
-    """Let the view run only for a valid token that carries ``scope`` (any token if None)."""
+def requires_scope(*scopes: str) -> Callable[[F], F]:
+    """Let the view run only for a valid token carrying one of ``scopes`` (any token if none)."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             principal = services().tokens.verify(bearer_token())
-            if scope is not None and scope not in principal.scopes:
-                raise Forbidden(f"this operation needs the scope {scope!r}")
+            if scopes and principal.scopes.isdisjoint(scopes):
+                raise Forbidden(f"this operation needs the scope {' or '.join(scopes)}")
             g.principal = principal
             return view(*args, **kwargs)
 
-        security = [{"bearerAuth": []}] if scope in (None, "account") else []
-        if scope != "account":
-            security.append({"oauth2": [scope] if scope else []})
+        client_scopes = [s for s in scopes if s != "account"]
+        security: list[dict[str, list[str]]] = []
+        if not scopes or "account" in scopes:
+            security.append({"bearerAuth": []})
+        if not scopes or client_scopes:
+            security.append({"oauth2": client_scopes})
         return Blueprint.doc(security=security)(guarded)  # type: ignore[return-value]
 
     return decorate

@@ -124,7 +124,7 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @blp.route("/whoami", methods=["GET"])
-@requires_scope(None)
+@requires_scope()
 @blp.response(200, WhoAmISchema)
 def whoami() -> dict[str, Any]:
     """The caller the bearer token stands for: kind, subject, scopes, expiry."""
