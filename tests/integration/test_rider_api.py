@@ -231,8 +231,10 @@ def test_disputes_filed_listed_and_credited_by_the_operator(svc, client, alice, 
     no_grams = client.post(f"/v1/disputes/{dispute_id}/resolution", headers=op_headers,
                            json={"decision": "credit"})  # fmt: skip
     assert no_grams.status_code == 422 and "co2_g" in no_grams.get_json()["errors"]
-    credited = client.post(f"/v1/disputes/{dispute_id}/resolution", headers=op_headers,
-                           json={"decision": "credit", "co2_g": 230, "note": "GPS gap"})  # fmt: skip
+    resolution = {"decision": "credit", "co2_g": 230, "note": "GPS gap"}
+    credited = client.post(
+        f"/v1/disputes/{dispute_id}/resolution", headers=op_headers, json=resolution
+    )
     assert credited.status_code == 200
     assert credited.get_json()["credited_points"] == 230
     twice = client.post(f"/v1/disputes/{dispute_id}/resolution", headers=op_headers,
