@@ -39,13 +39,14 @@ class RunningService:
 
 @contextmanager
 def run_service(
-    workdir: Path, database_url: str, redis_url: str | None
+    workdir: Path, database_url: str, redis_url: str | None, **extra_env: str
 ) -> Iterator[RunningService]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
     env.update({"DATABASE_URL": database_url, "GREENPOINTS_VAR_DIR": str(workdir / "var")})
     if redis_url:
         env["REDIS_URL"] = redis_url
+    env.update(extra_env)
     subprocess.run([GREENPOINTS, "db", "upgrade"], env=env, check=True, capture_output=True,
                    timeout=120)  # fmt: skip
     log = (workdir / "serve.log").open("wb")
@@ -58,10 +59,10 @@ def run_service(
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(service.url("/health"), timeout=1).status_code == 200:
+                if requests.get(service.url("/health"), timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # still starting
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError((workdir / "serve.log").read_text()[-2000:])
             time.sleep(0.1)
@@ -75,17 +76,30 @@ def run_service(
         log.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def service(request, tmp_path) -> Iterator[RunningService]:
-    """The service on each database, with the in-process store (no Redis)."""
-    if request.param == "sqlite":
-        with run_service(tmp_path, f"sqlite:///{tmp_path / 'gp.db'}", None) as running:
-            yield running
+@contextmanager
+def service_on(kind: str, workdir: Path, **extra_env: str) -> Iterator[RunningService]:
+    if kind == "sqlite":
+        with run_service(workdir, f"sqlite:///{workdir / 'gp.db'}", None, **extra_env) as svc:
+            yield svc
         return
     with (
         fresh_postgres_database(postgres_admin_url()) as url,
-        run_service(tmp_path, url, None) as running,
+        run_service(workdir, url, None, **extra_env) as svc,
     ):
+        yield svc
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request, tmp_path) -> Iterator[RunningService]:
+    """The service on each database, with the in-process store (no Redis)."""
+    with service_on(request.param, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def instant_service(request, tmp_path) -> Iterator[RunningService]:
+    """The service on each database with no fraud window: credits mature at the next run."""
+    with service_on(request.param, tmp_path, FRAUD_WINDOW_HOURS="0") as running:
         yield running
 
 
