@@ -290,3 +290,21 @@ def test_export_then_erase(svc, client, alice, operator):
     # The same person may come back: a new, empty account.
     assert client.post("/v1/me/account", headers=alice).status_code == 201
     assert _account_id(client, alice) != account_id
+
+
+def test_trip_over_the_daily_cap_is_kept_with_its_reason(make_app):
+    app = make_app(daily_cap_points=1000)
+    svc = app.extensions["greenpoints"]
+    client = app.test_client()
+    headers = rider_headers(svc, "commuter")
+    client.post("/v1/me/account", headers=headers)
+    account_id = _account_id(client, headers)
+    first, _ = accepted_trip(svc, account_id, METRO_12400M)  # 1202 g: capped at 1000
+    second, _ = accepted_trip(svc, account_id, BIKE_2350M)  # nothing left today
+    one = client.get(f"/v1/me/trips/{first.uid}", headers=headers).get_json()
+    two = client.get(f"/v1/me/trips/{second.uid}", headers=headers).get_json()
+    assert (one["co2_g"], one["points"], one["reasons"]) == (1202, 1000, ["daily_cap_reached"])
+    assert (two["co2_g"], two["points"], two["reasons"]) == (230, 0, ["daily_cap_reached"])
+    body = client.get("/v1/me/account", headers=headers).get_json()
+    assert body["balance"]["pending"] == 1000
+    assert body["totals"]["co2_g"] == 1432  # the reduction happened; only the points are capped
