@@ -218,7 +218,6 @@ class Ledger:
                 account_id=account_id,
                 now=now,
                 moves=P.mature(account_id, points),
-                reverses_id=None,
                 details={"credit": transaction_id},
             )
             moved += 1

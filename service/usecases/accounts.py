@@ -6,7 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import secrets
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,21 @@ def account_id_of(session: Session, user_id: str) -> str:
     if account_id is None:
         raise NotFound("no carbon account; open one with POST /v1/me/account")
     return account_id
+
+
+class _Owned(Protocol):
+    account_id: str | None
+
+
+OwnedRow = TypeVar("OwnedRow", bound=_Owned)
+
+
+def owned(row: OwnedRow | None, account_id: str, what: str) -> OwnedRow:
+    """``row`` if it belongs to the account. Anyone else's answers exactly like a missing
+    one, so ids cannot be probed."""
+    if row is None or row.account_id != account_id:
+        raise NotFound(f"no {what}")
+    return row
 
 
 def open_account(db: Database, policy: LedgerPolicy, user_id: str) -> tuple[str, bool]:
@@ -171,9 +186,7 @@ def trip_view(trip: Trip, session: Session) -> dict[str, Any]:
 def my_trip(db: Database, user_id: str, trip_uid: str) -> dict[str, Any]:
     with db.transaction() as session:
         account_id = account_id_of(session, user_id)
-        trip = session.get(Trip, trip_uid)
-        if trip is None or trip.account_id != account_id:
-            raise NotFound(f"no trip {trip_uid}")
+        trip = owned(session.get(Trip, trip_uid), account_id, f"trip {trip_uid}")
         return trip_view(trip, session)
 
 

@@ -28,7 +28,7 @@ from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.mall_models import ITEM_KINDS, CatalogItem, Redemption
-from service.usecases.accounts import account_id_of
+from service.usecases.accounts import account_id_of, owned
 
 STALE_AFTER = dt.timedelta(minutes=15)
 TREE_POINTS = 17_900
@@ -281,9 +281,7 @@ def my_redemption(db: Database, user_id: str, redemption_id: str) -> dict[str, A
     with db.transaction() as session:
         account_id = account_id_of(session, user_id)
         redemption = session.get(Redemption, redemption_id)
-        if redemption is None or redemption.account_id != account_id:
-            raise NotFound(f"no redemption {redemption_id}")
-        return redemption_view(redemption)
+        return redemption_view(owned(redemption, account_id, f"redemption {redemption_id}"))
 
 
 def my_redemptions(db: Database, user_id: str) -> list[dict[str, Any]]:
