@@ -12,7 +12,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from service.api import admin, clients, disputes, health, mall, me, oauth
+from service.api import admin, clients, disputes, health, mall, me, methodologies, oauth
 from service.api.problems import (
     PROBLEM_CONTENT_TYPE,
     from_http_exception,
@@ -96,6 +96,7 @@ def create_app(
         mall.blp,
         disputes.blp,
         admin.blp,
+        methodologies.blp,
     ):
         api.register_blueprint(blueprint)
     register_problem_handlers(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
@@ -252,6 +253,79 @@ def catalog_list() -> None:
     svc.db.dispose()
 
 
+# -- methodologies -------------------------------------------------------------------------
+
+
+@main.group()
+def methodologies() -> None:
+    """Reduction methodologies: list, check, recompute."""
+
+
+def _methodology_context():  # imports stay lazy for a fast CLI
+    from methodologies.context import load_context
+
+    settings = _settings()
+    return load_context(
+        settings.city,
+        methodologies_dir=settings.methodologies_dir,
+        cities_file=settings.cities_file,
+        station_table=settings.station_table,
+    )
+
+
+@methodologies.command("check")
+def methodologies_check() -> None:
+    """Load and cross-check every methodology file and the city profile; exit 1 on an error."""
+    context = _methodology_context()
+    versions = context.registry.all()
+    stations = "a station table" if context.stations else "no station table"
+    click.echo(f"{len(versions)} methodology versions ok; city {context.city.key} with {stations}")
+
+
+@methodologies.command("list")
+def methodologies_list() -> None:
+    """Every version: id, version, mode, factor, validity, status; * marks the city's choice."""
+    context = _methodology_context()
+    used = set(context.city.methodologies.values())
+    for m in context.registry.all():
+        mark = "*" if m.id in used else " "
+        until = m.valid_to.isoformat() if m.valid_to else "open"
+        unit = m.unit.removeprefix("g_")
+        click.echo(f"{mark} {m.id}@{m.version}\t{m.mode}\t{m.factors.reduction} g {unit}\t"
+                   f"{m.valid_from.isoformat()}..{until}\t{m.status}")  # fmt: skip
+
+
+@methodologies.command("recompute")
+@click.option("--id", "methodology_id", required=True)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--apply", "apply_changes", is_flag=True, help="post the compensations")
+def methodologies_recompute(
+    methodology_id: str, date_from: dt.datetime, date_to: dt.datetime, apply_changes: bool
+) -> None:
+    """Show, trip by trip and in total, what the version now in force changes for credited
+    trips ended FROM..TO (local dates, inclusive); --apply posts the differences."""
+    from service.usecases.recompute import recompute
+
+    svc = _services()
+    report = recompute(
+        svc.db, svc.policy, svc.methodologies, methodology_id=methodology_id,
+        date_from=date_from.date(), date_to=date_to.date(), apply_changes=apply_changes,
+    )  # fmt: skip
+    svc.db.dispose()
+    for c in report.changes:
+        posted = "" if c.posted_points is None else f", posted {c.posted_points:+d} points"
+        versions = f"{methodology_id}@{c.old_version} -> @{c.new_version}"
+        grams = f"{c.old_co2_g} g -> {c.new_co2_g} g"
+        delta = f"{c.new_co2_g - c.old_co2_g:+d} g, {c.delta_points:+d} points{posted}"
+        click.echo(f"{c.trip_uid}\t{c.trip_date}\t{versions}\t{grams}\t{delta}")
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "none"
+    verb = "applied" if apply_changes else "would change (dry run; --apply to post)"
+    totals = f"total {report.delta_g:+d} g, {report.delta_points:+d} points"
+    click.echo(f"examined {report.examined} trips; {len(report.changes)} {verb}; {totals}; "
+               f"skipped: {skipped}")  # fmt: skip
+
+
 # -- serving -------------------------------------------------------------------------------
 
 
@@ -265,9 +339,22 @@ def serve_command(bind: str, workers: int, threads: int, timeout_s: int) -> None
     from service.serve import serve
 
     settings = _settings()
+    _services().db.dispose()  # refuse a bad configuration here, before any worker starts
     click.echo(f"greenpoints on http://{bind} (database: {settings.database_url.split(':')[0]})")
     serve(bind=bind, workers=workers, threads=threads, timeout_s=timeout_s)
 
 
+def run() -> None:
+    """Entry point: configuration mistakes end with one clear line, not a traceback."""
+    from methodologies.loader import MethodologyError
+    from service.settings import SettingsError
+
+    try:
+        main()
+    except (MethodologyError, SettingsError) as exc:
+        click.echo(f"greenpoints: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

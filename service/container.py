@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from methodologies.context import MethodologyContext, load_context
 from service.auth import keys
 from service.auth.tokens import TokenService, load_jwks
 from service.kv.ratelimit import RateLimiter
@@ -25,6 +26,7 @@ class Services:
     tokens: TokenService
     limiter: RateLimiter
     policy: LedgerPolicy
+    methodologies: MethodologyContext
     fulfil: Fulfiller = issue_locally
 
 
@@ -60,6 +62,12 @@ def build_services(settings: Settings) -> Services:
         retries=settings.redis_retries,
         cooldown_s=settings.redis_cooldown_s,
     )
+    methodologies = load_context(
+        settings.city,
+        methodologies_dir=settings.methodologies_dir,
+        cities_file=settings.cities_file,
+        station_table=settings.station_table,
+    )
     return Services(
         settings=settings,
         db=Database.from_url(
@@ -68,14 +76,15 @@ def build_services(settings: Settings) -> Services:
         store=store,
         tokens=build_token_service(settings),
         limiter=RateLimiter(store),
-        policy=ledger_policy(settings),
+        policy=ledger_policy(settings, methodologies.city.timezone),
+        methodologies=methodologies,
     )
 
 
-def ledger_policy(settings: Settings) -> LedgerPolicy:
+def ledger_policy(settings: Settings, timezone: str) -> LedgerPolicy:
     return LedgerPolicy(
         points_per_kg_co2=settings.points_per_kg_co2,
         fraud_window=dt.timedelta(hours=settings.fraud_window_hours),
         daily_cap_points=settings.daily_cap_points,
-        timezone=settings.scheme_timezone,
+        timezone=timezone,
     )

@@ -33,6 +33,11 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _path(environ: Mapping[str, str], name: str) -> Path | None:
+    raw = environ.get(name)
+    return Path(raw) if raw else None
+
+
 class SettingsError(ValueError):
     """A setting has a value the service cannot use."""
 
@@ -62,7 +67,10 @@ class Settings:
     points_per_kg_co2: int = 1000
     fraud_window_hours: int = 48
     daily_cap_points: int = 5000
-    scheme_timezone: str = "Asia/Shanghai"
+    city: str = "shanghai"
+    methodologies_dir: Path | None = None
+    cities_file: Path | None = None
+    station_table: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +100,10 @@ class Settings:
             points_per_kg_co2=_int(env, "POINTS_PER_KG_CO2", 1000),
             fraud_window_hours=_int(env, "FRAUD_WINDOW_HOURS", 48),
             daily_cap_points=_int(env, "DAILY_CAP_POINTS", 5000),
-            scheme_timezone=env.get("SCHEME_TIMEZONE") or "Asia/Shanghai",
+            city=env.get("CITY") or "shanghai",
+            methodologies_dir=_path(env, "METHODOLOGIES_DIR"),
+            cities_file=_path(env, "CITIES_FILE"),
+            station_table=_path(env, "STATION_TABLE"),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> Settings:

@@ -201,6 +201,38 @@ class Ledger:
         )
         return _outcome(self._exists(transaction_id), duplicate=False)  # type: ignore[arg-type]
 
+    def debit(
+        self,
+        account_id: str,
+        *,
+        purpose: str,
+        ref: str,
+        points: int,
+        now: dt.datetime,
+        trip_uid: str | None = None,
+        details: dict | None = None,
+    ) -> tuple[str, bool]:
+        """Take ``points`` back once per (purpose, ref) as a compensating entry.
+
+        Returns (transaction id, whether it was new).
+        """
+        if points <= 0:
+            raise InvalidInput("points must be positive", errors={"points": ["not positive"]})
+        transaction_id = f"debit:{purpose}:{ref}"
+        self.lock([account_id])
+        if self._exists(transaction_id) is not None:
+            return transaction_id, False
+        self._write(
+            transaction_id=transaction_id,
+            kind="adjustment",
+            account_id=account_id,
+            now=now,
+            moves=P.adjust_down(account_id, points),
+            trip_uid=trip_uid,
+            details={**(details or {}), "purpose": purpose, "ref": ref, "points": points},
+        )
+        return transaction_id, True
+
     def mature_due(self, now: dt.datetime, *, limit: int = MATURE_BATCH) -> int:
         """Move up to ``limit`` due pending credits to available; returns how many moved."""
         due = self._due_credits(now, limit)

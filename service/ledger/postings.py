@@ -60,6 +60,12 @@ def reverse_credit(account_id: str, points: int, bucket: str) -> tuple[Posting, 
     return _pair((account_id, bucket), (ISSUANCE, "available"), points)
 
 
+def adjust_down(account_id: str, points: int) -> tuple[Posting, Posting]:
+    """A correction that lowers an earlier credit (e.g. a revised methodology) takes the
+    difference from available, which may go negative until later credits pay it off."""
+    return _pair((account_id, "available"), (ISSUANCE, "available"), points)
+
+
 def penalty(account_id: str, points: int) -> tuple[Posting, Posting]:
     """A penalty (bad parking): available points go to the penalties account."""
     return _pair((account_id, "available"), (PENALTIES, "available"), points)

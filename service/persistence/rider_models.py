@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.persistence.models import Base, UtcDateTime
@@ -46,6 +56,7 @@ class Trip(Base):
     __tablename__ = "trips"
     __table_args__ = (
         Index("uq_trips_operator_trip", "operator_id", "operator_trip_id", unique=True),
+        Index("ix_trips_methodology", "methodology_id", "methodology_version", "ended_at"),
         CheckConstraint("mode IN ('bike', 'ebike', 'metro', 'bus')", name="mode_known"),
     )
 
@@ -70,6 +81,9 @@ class Trip(Base):
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     pollutants_mg: Mapped[dict] = mapped_column(JSON, default=dict)
     receipt: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The methodology version the receipt used, as columns so credits can be found by it.
+    methodology_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    methodology_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     parking: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 

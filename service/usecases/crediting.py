@@ -48,8 +48,11 @@ def record_accepted_trip(
 ) -> tuple[Trip, CreditOutcome]:
     """Store a trip that passed validation, with its receipt, and credit it in one transaction."""
     now = now or dt.datetime.now(dt.UTC)
+    methodology = (facts.get("receipt") or {}).get("methodology") or {}
     with db.transaction() as session:
         trip = Trip(
+            methodology_id=methodology.get("id"),
+            methodology_version=methodology.get("version"),
             uid=facts.get("uid") or new_trip_uid(),
             status="accepted",
             reasons=list(facts.get("reasons", [])),

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-PUBLIC = {"/health", "/v1/openapi.json", "/v1/oauth/token", "/static/<path:filename>"}
+PUBLIC = {
+    "/health",
+    "/v1/openapi.json",
+    "/v1/oauth/token",
+    "/static/<path:filename>",
+    "/v1/methodologies",
+    "/v1/methodologies/<string:methodology_id>",
+}
 
 
 def _concrete(rule: str) -> str:

@@ -1,0 +1,154 @@
+"""From trip facts to grams of CO2 reduced, with a receipt that shows the working.
+
+    reduction = (baseline - project) x quantity      where both are published
+    reduction = published reduction x quantity       otherwise
+
+``quantity`` is passenger-km (the trip's distance; for the metro, the network distance between
+the stations when stations are given) or rides (one per trip). All arithmetic is exact decimal;
+the one rounding rule is applied once, at the end: **down to the whole gram** (and to the whole
+milligram for co-pollutants), so no fraction of a gram is ever credited that was not reduced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from methodologies.cities import CityProfile
+from methodologies.distance import judge_distance
+from methodologies.model import Methodology
+from methodologies.registry import Registry
+from methodologies.stations import NoRoute, StationNetwork, UnknownStation
+
+ROUNDING = "down to the whole gram (co-pollutants: to the whole milligram), once, at the end"
+_KM = Decimal(1000)
+
+
+class NoQuantity(ValueError):
+    """The trip's quantity cannot be established; ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class TripFacts:
+    """What a methodology needs to know about a trip, and nothing else."""
+
+    mode: str
+    local_date: dt.date
+    distance_m: int | None = None
+    straight_line_m: int | None = None
+    entry_station: str | None = None
+    exit_station: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantity:
+    value: Decimal
+    unit: str  # "pkm" or "ride"
+    basis: str  # "reported", "straight_line", "station_table", "per_ride"
+    inputs: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    co2_g: int
+    pollutants_mg: dict[str, int]
+    methodology: Methodology
+    receipt: dict[str, Any]
+
+
+def quantity_for(
+    methodology: Methodology, facts: TripFacts, stations: StationNetwork | None
+) -> Quantity:
+    """Passenger-km or rides, by the methodology's unit; raises NoQuantity or DistanceRejected."""
+    if methodology.unit == "g_per_ride":
+        return Quantity(Decimal(1), "ride", "per_ride", {})
+    if facts.entry_station and facts.exit_station and facts.distance_m is None:
+        if stations is None:
+            raise NoQuantity("no_station_table", "this city has no station table")
+        try:
+            path = stations.path(facts.entry_station, facts.exit_station)
+        except UnknownStation as exc:
+            raise NoQuantity("unknown_station", str(exc)) from exc
+        except NoRoute as exc:
+            raise NoQuantity("no_route_between_stations", str(exc)) from exc
+        inputs = {"entry_station": facts.entry_station, "exit_station": facts.exit_station,
+                  "network_distance_m": path.distance_m, "lines": list(path.lines)}  # fmt: skip
+        return Quantity(Decimal(path.distance_m) / _KM, "pkm", "station_table", inputs)
+    judged = judge_distance(facts.mode, facts.distance_m, facts.straight_line_m)
+    inputs = {"distance_m": facts.distance_m, "straight_line_m": facts.straight_line_m}
+    if judged.band_m is not None:
+        inputs["plausible_band_m"] = list(judged.band_m)
+    return Quantity(Decimal(judged.distance_m) / _KM, "pkm", judged.basis, inputs)
+
+
+def apply(methodology: Methodology, quantity: Quantity) -> Result:
+    """The reduction of ``quantity`` under ``methodology``, with its receipt."""
+    factors = methodology.factors
+    exact = factors.reduction * quantity.value
+    co2_g = int(exact.to_integral_value(ROUND_FLOOR))
+    pollutants = {
+        name: int((factor * quantity.value * 1000).to_integral_value(ROUND_FLOOR))
+        for name, factor in sorted(methodology.pollutants.items())
+    }
+    unit = "g/pkm" if methodology.unit == "g_per_pkm" else "g/ride"
+    per_unit = (
+        f"({factors.baseline} - {factors.project}) {unit}"
+        if factors.baseline is not None
+        else f"{factors.reduction} {unit}"
+    )
+    receipt = {
+        "methodology": {
+            "id": methodology.id,
+            "version": methodology.version,
+            "status": methodology.status,
+            "title": methodology.title,
+            "source": methodology.source.citation,
+        },
+        "unit": methodology.unit,
+        "factors": {
+            "baseline_g": _text(factors.baseline),
+            "project_g": _text(factors.project),
+            "reduction_g": _text(factors.reduction),
+            "pollutants_g": {k: _text(v) for k, v in sorted(methodology.pollutants.items())},
+        },
+        "quantity": {
+            "value": _text(quantity.value),
+            "unit": quantity.unit,
+            "basis": quantity.basis,
+            "inputs": quantity.inputs,
+        },
+        "formula": f"{per_unit} x {_text(quantity.value)} {quantity.unit} = {_text(exact)} g",
+        "exact_g": _text(exact),
+        "rounding": ROUNDING,
+        "co2_g": co2_g,
+        "pollutants_mg": pollutants,
+    }
+    return Result(co2_g, pollutants, methodology, receipt)
+
+
+def calculate(
+    registry: Registry,
+    city: CityProfile,
+    facts: TripFacts,
+    stations: StationNetwork | None = None,
+) -> Result:
+    """The methodology in force for the trip's mode, city and date, applied to the trip."""
+    methodology = registry.for_trip(city, facts.mode, facts.local_date)
+    result = apply(methodology, quantity_for(methodology, facts, stations))
+    result.receipt["city"] = city.key
+    result.receipt["mode"] = facts.mode
+    result.receipt["trip_date"] = facts.local_date.isoformat()
+    return result
+
+
+def _text(value: Decimal | None) -> str | None:
+    """A decimal as plain text without exponent or trailing zeros (``243.25``, ``468``)."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f")
