@@ -18,7 +18,8 @@ from typing import Any
 
 from methodologies.cities import CityProfile
 from methodologies.distance import judge_distance
-from methodologies.model import Methodology
+from methodologies.model import Methodology, NotCreditable
+from methodologies.model import decimal_text as _text
 from methodologies.registry import Registry
 from methodologies.stations import NoRoute, StationNetwork, UnknownStation
 
@@ -26,12 +27,8 @@ ROUNDING = "down to the whole gram (co-pollutants: to the whole milligram), once
 _KM = Decimal(1000)
 
 
-class NoQuantity(ValueError):
-    """The trip's quantity cannot be established; ``reason`` is a stable code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
+class NoQuantity(NotCreditable):
+    """The trip's quantity cannot be established."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,10 +142,3 @@ def calculate(
     result.receipt["mode"] = facts.mode
     result.receipt["trip_date"] = facts.local_date.isoformat()
     return result
-
-
-def _text(value: Decimal | None) -> str | None:
-    """A decimal as plain text without exponent or trailing zeros (``243.25``, ``468``)."""
-    if value is None:
-        return None
-    return format(value.normalize(), "f")

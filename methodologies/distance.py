@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 from decimal import ROUND_FLOOR, Decimal
 
+from methodologies.model import NotCreditable
+
 
 @dataclasses.dataclass(frozen=True)
 class DetourRule:
@@ -39,12 +41,8 @@ DETOUR_RULES = {
 MIN_RATIO = Decimal("0.95")
 
 
-class DistanceRejected(ValueError):
-    """The reported distance is outside the plausible band; ``reason`` is a stable code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
+class DistanceRejected(NotCreditable):
+    """The reported distance is outside the plausible band."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,21 @@ CITY_CLASSES = ("metro_city", "no_metro_city")
 POLLUTANTS = ("co", "hc", "nox", "pm")
 
 
+class NotCreditable(ValueError):
+    """A trip earns no reduction; ``reason`` is a stable code stored with the trip."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """A decimal as plain text, no exponent or trailing zeros: ``243.25``, ``468``."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f")
+
+
 @dataclasses.dataclass(frozen=True)
 class Scope:
     """Where a methodology applies: one city, or a class of cities."""

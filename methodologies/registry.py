@@ -15,17 +15,13 @@ from pathlib import Path
 
 from methodologies.cities import CityProfile
 from methodologies.loader import MethodologyError, load_directory
-from methodologies.model import Methodology
+from methodologies.model import Methodology, NotCreditable
 
 SHIPPED = Path(__file__).parent / "data" / "methodologies"
 
 
-class NoMethodology(LookupError):
+class NoMethodology(NotCreditable):
     """No methodology applies to this mode, city and date; the trip earns nothing."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 class Registry:

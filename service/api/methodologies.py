@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from methodologies.model import Methodology
+from methodologies.model import decimal_text as _text
 from service.api.context import services
 from service.errors import NotFound
 
@@ -50,10 +51,6 @@ class MethodologySchema(ma.Schema):
 class MethodologyListSchema(ma.Schema):
     city = ma.fields.String(required=True)
     methodologies = ma.fields.List(ma.fields.Nested(MethodologySchema), required=True)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
 
 
 def _view(m: Methodology, in_use_for: list[str]) -> dict[str, Any]:
