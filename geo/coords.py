@@ -11,6 +11,8 @@ import math
 
 import h3
 import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180
@@ -24,6 +26,24 @@ def lnglat_to_cell(lng: float, lat: float, resolution: int) -> str:
 def cell_to_lnglat(cell: str) -> tuple[float, float]:
     lat, lng = h3.cell_to_latlng(cell)
     return lng, lat
+
+
+def ring_to_h3(ring: BaseGeometry) -> h3.LatLngPoly:
+    """A (lng, lat) ring as an H3 polygon outline, which takes (lat, lng)."""
+    xy = shapely.get_coordinates(ring)
+    return h3.LatLngPoly(list(zip(xy[:, 1].tolist(), xy[:, 0].tolist(), strict=True)))
+
+
+def polygon_to_h3(polygon: BaseGeometry) -> h3.LatLngPoly:
+    """A (lng, lat) polygon with its holes as an H3 polygon."""
+    swap = [ring_to_h3(polygon.exterior).outer]
+    holes = [ring_to_h3(ring).outer for ring in polygon.interiors]
+    return h3.LatLngPoly(*swap, *holes)
+
+
+def cell_boundary_lnglat(cell: str) -> list[tuple[float, float]]:
+    """The vertices of an H3 cell as (lng, lat)."""
+    return [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
 
 
 def metres_per_degree(lat: float) -> tuple[float, float]:
@@ -53,3 +73,11 @@ def great_circle_m_many(
     dp, dl = p2 - p1, np.radians(lng2 - lng1)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
+
+
+def to_local_metres(geometry: BaseGeometry, lng0: float, lat0: float) -> BaseGeometry:
+    """``geometry`` in metres east and north of (lng0, lat0): local distances made simple."""
+    per_lng, per_lat = metres_per_degree(lat0)
+    origin = np.array([lng0, lat0])
+    scale = np.array([per_lng, per_lat])
+    return shapely.transform(geometry, lambda xy: (xy - origin) * scale)

@@ -157,3 +157,63 @@ class GeoDocumentError(ValueError):
         first = next(iter(errors.items()), ("document", ["invalid"]))
         super().__init__(f"{first[0]}: {first[1][0]}")
         self.errors = errors
+
+
+def zone_properties(zone: Zone) -> dict:
+    """Everything about a zone except its id, version, type and geometry, as JSON-ready data."""
+    rules = {k: v for k, v in dataclasses.asdict(zone.rules).items() if v is not None}
+    schedule = zone.schedule
+    return {
+        "name": zone.name,
+        "priority": zone.priority,
+        "rules": rules,
+        "operators": sorted(zone.operators) if zone.operators is not None else None,
+        "vehicle_types": sorted(zone.vehicle_types) if zone.vehicle_types is not None else None,
+        "days": sorted(schedule.days) if schedule.days is not None else None,
+        "start_time": schedule.start.strftime("%H:%M") if schedule.start else None,
+        "end_time": schedule.end.strftime("%H:%M") if schedule.end else None,
+        "effective": zone.effective.isoformat() if zone.effective else None,
+        "retired": zone.retired.isoformat() if zone.retired else None,
+        "parking_category": zone.parking_category,
+        "replaces": zone.replaces,
+    }
+
+
+def zone_from_properties(
+    zone_id: str, version: int, zone_type: str, geometry: BaseGeometry, props: dict
+) -> Zone:
+    """The inverse of ``zone_properties``."""
+
+    def moment(text: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(text) if text else None
+
+    def clock(text: str | None) -> dt.time | None:
+        return dt.time.fromisoformat(text) if text else None
+
+    def names(values: list | None) -> frozenset | None:
+        return frozenset(values) if values is not None else None
+
+    return Zone(
+        zone_id=zone_id,
+        zone_type=zone_type,
+        geometry=geometry,
+        version=version,
+        name=props.get("name"),
+        rules=ZoneRules(**props.get("rules", {})),
+        priority=int(props.get("priority", DEFAULT_PRIORITY.get(zone_type, 300))),
+        operators=names(props.get("operators")),
+        vehicle_types=names(props.get("vehicle_types")),
+        schedule=Schedule(
+            days=names(props.get("days")),
+            start=clock(props.get("start_time")),
+            end=clock(props.get("end_time")),
+        ),
+        effective=moment(props.get("effective")),
+        retired=moment(props.get("retired")),
+        parking_category=props.get("parking_category"),
+        replaces=props.get("replaces"),
+    )
+
+
+def global_rules_from(data: dict | None) -> GlobalRules:
+    return GlobalRules(**(data or {}))

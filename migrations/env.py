@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from service.persistence.database import create_database_engine
-from service.persistence.schema import Base
+from service.persistence.schema import Base, include_object
 from service.settings import Settings
 
 config = context.config
@@ -34,6 +34,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
             transaction_per_migration=True,
         )
         with context.begin_transaction():

@@ -12,7 +12,18 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from service.api import admin, clients, disputes, health, mall, me, methodologies, oauth
+from service.api import (
+    admin,
+    clients,
+    disputes,
+    fences,
+    health,
+    mall,
+    me,
+    methodologies,
+    oauth,
+    parking,
+)
 from service.api.problems import (
     PROBLEM_CONTENT_TYPE,
     from_http_exception,
@@ -97,6 +108,8 @@ def create_app(
         disputes.blp,
         admin.blp,
         methodologies.blp,
+        fences.blp,
+        parking.blp,
     ):
         api.register_blueprint(blueprint)
     register_problem_handlers(app)

@@ -8,12 +8,15 @@ import datetime as dt
 from methodologies.context import MethodologyContext, load_context
 from service.auth import keys
 from service.auth.tokens import TokenService, load_jwks
+from service.geofence.catalog import ZoneCatalog
 from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.settings import Settings, SettingsError
+from service.usecases.crediting import TripEndJudge
 from service.usecases.mall import Fulfiller, issue_locally
+from service.usecases.parking import ParkingRules, trip_end_judge
 
 MIN_SIGNING_KEY_BYTES = 32  # RFC 7518 section 3.2: an HS256 key as long as the hash
 
@@ -27,7 +30,12 @@ class Services:
     limiter: RateLimiter
     policy: LedgerPolicy
     methodologies: MethodologyContext
+    zones: ZoneCatalog
+    parking_rules: ParkingRules
     fulfil: Fulfiller = issue_locally
+
+    def trip_end_judge(self) -> TripEndJudge:
+        return trip_end_judge(self.zones, self.policy, self.parking_rules)
 
 
 def build_token_service(settings: Settings) -> TokenService:
@@ -68,16 +76,23 @@ def build_services(settings: Settings) -> Services:
         cities_file=settings.cities_file,
         station_table=settings.station_table,
     )
+    db = Database.from_url(
+        settings.database_url, connect_timeout_s=settings.database_connect_timeout_s
+    )
     return Services(
         settings=settings,
-        db=Database.from_url(
-            settings.database_url, connect_timeout_s=settings.database_connect_timeout_s
-        ),
+        db=db,
         store=store,
         tokens=build_token_service(settings),
         limiter=RateLimiter(store),
         policy=ledger_policy(settings, methodologies.city.timezone),
         methodologies=methodologies,
+        zones=ZoneCatalog(db),
+        parking_rules=ParkingRules(
+            free_offences=settings.parking_free_offences,
+            window_days=settings.parking_offence_window_days,
+            penalty_points=settings.parking_penalty_points,
+        ),
     )
 
 

@@ -68,6 +68,9 @@ class Settings:
     fraud_window_hours: int = 48
     daily_cap_points: int = 5000
     city: str = "shanghai"
+    parking_free_offences: int = 2
+    parking_offence_window_days: int = 30
+    parking_penalty_points: int = 50
     methodologies_dir: Path | None = None
     cities_file: Path | None = None
     station_table: Path | None = None
@@ -101,6 +104,9 @@ class Settings:
             fraud_window_hours=_int(env, "FRAUD_WINDOW_HOURS", 48),
             daily_cap_points=_int(env, "DAILY_CAP_POINTS", 5000),
             city=env.get("CITY") or "shanghai",
+            parking_free_offences=_int(env, "PARKING_FREE_OFFENCES", 2),
+            parking_offence_window_days=_int(env, "PARKING_OFFENCE_WINDOW_DAYS", 30),
+            parking_penalty_points=_int(env, "PARKING_PENALTY_POINTS", 50),
             methodologies_dir=_path(env, "METHODOLOGIES_DIR"),
             cities_file=_path(env, "CITIES_FILE"),
             station_table=_path(env, "STATION_TABLE"),

@@ -28,6 +28,7 @@ from service.errors import Unauthenticated
 ACCESS_TOKEN_ALGORITHM = "HS256"
 RIDER_TOKEN_ALGORITHMS = ("ES256", "RS256")
 LEEWAY_S = 30
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,7 @@ class TokenService:
         self._rider_audience = rider_audience
         self._rider_keys = jwt.PyJWKSet.from_dict(rider_jwks)
         self._rider_signing_key_file = rider_signing_key_file
+        self._verified: dict[str, Principal] = {}
 
     # -- access tokens -------------------------------------------------------------------
 
@@ -106,7 +108,22 @@ class TokenService:
     # -- verification -------------------------------------------------------------------
 
     def verify(self, token: str) -> Principal:
-        """The caller behind ``token``; raises ``Unauthenticated`` for anything not right."""
+        """The caller behind ``token``; raises ``Unauthenticated`` for anything not right.
+
+        A token that verified once is remembered until it expires: clients send the same
+        token with every request, and checking a signature costs more than the rest of a
+        parking check.
+        """
+        known = self._verified.get(token)
+        if known is not None and known.expires_at > dt.datetime.now(dt.UTC):
+            return known
+        principal = self._verify_uncached(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
+
+    def _verify_uncached(self, token: str) -> Principal:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:

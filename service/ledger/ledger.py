@@ -233,6 +233,24 @@ class Ledger:
         )
         return transaction_id, True
 
+    def penalize(
+        self, account_id: str, *, ref: str, points: int, now: dt.datetime, details: dict
+    ) -> bool:
+        """A penalty (bad parking), once per ``ref``; available may go negative."""
+        transaction_id = f"penalty:{ref}"
+        self.lock([account_id])
+        if self._exists(transaction_id) is not None:
+            return False
+        self._write(
+            transaction_id=transaction_id,
+            kind="penalty",
+            account_id=account_id,
+            now=now,
+            moves=P.penalty(account_id, points),
+            details=details,
+        )
+        return True
+
     def mature_due(self, now: dt.datetime, *, limit: int = MATURE_BATCH) -> int:
         """Move up to ``limit`` due pending credits to available; returns how many moved."""
         due = self._due_credits(now, limit)

@@ -18,6 +18,10 @@ class LedgerPolicy:
         """Points for ``co2_g`` grams: exact integer arithmetic, rounded down once."""
         return co2_g * self.points_per_kg_co2 // 1000
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
     def local_day(self, moment: dt.datetime) -> dt.date:
         """The day a moment belongs to for the daily cap, in the scheme's own timezone."""
-        return moment.astimezone(ZoneInfo(self.timezone)).date()
+        return moment.astimezone(self.zone).date()

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "greenpoints_read_only"
 
 
 def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
@@ -54,7 +55,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no write lock (WAL lets them run beside the one writer).
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -78,6 +81,16 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on normal exit and rolls back on any exception."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: on SQLite it does not queue behind writers."""
+        with (
+            self.engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     def ping(self) -> bool:

@@ -57,6 +57,7 @@ class Trip(Base):
     __table_args__ = (
         Index("uq_trips_operator_trip", "operator_id", "operator_trip_id", unique=True),
         Index("ix_trips_methodology", "methodology_id", "methodology_version", "ended_at"),
+        Index("ix_trips_operator_parking", "operator_id", "parking_zone_id", "parking_category"),
         CheckConstraint("mode IN ('bike', 'ebike', 'metro', 'bus')", name="mode_known"),
     )
 
@@ -85,6 +86,9 @@ class Trip(Base):
     methodology_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     methodology_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     parking: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The parking verdict's MDS category and zone, as columns for compliance reports.
+    parking_category: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    parking_zone_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from service.errors import NotFound
 from service.ledger.ledger import CreditOutcome, Ledger, credit_id
@@ -19,14 +22,23 @@ def new_trip_uid() -> str:
     return f"trp_{secrets.token_hex(12)}"
 
 
-def credit_trip(ledger: Ledger, trip: Trip, now: dt.datetime) -> CreditOutcome:
-    """Credit an accepted trip's points once; the trip row records what was credited."""
+TripEndJudge = Callable[[Session, Trip, dict[str, Any]], str | None]
+
+
+def credit_trip(
+    ledger: Ledger, trip: Trip, now: dt.datetime, *, withheld: str | None = None
+) -> CreditOutcome:
+    """Credit an accepted trip's points once; the trip row records what was credited.
+
+    ``withheld`` names why the trip earns nothing (e.g. parked in a no-parking zone); the
+    decision is still recorded in the ledger, as a credit of zero, so it is made only once.
+    """
     assert trip.account_id is not None
     outcome = ledger.credit(
         trip.account_id,
         purpose="trip",
         ref=trip.uid,
-        points=ledger.policy.points_for(trip.co2_g),
+        points=0 if withheld else ledger.policy.points_for(trip.co2_g),
         occurred_at=trip.ended_at,
         now=now,
         trip_uid=trip.uid,
@@ -38,16 +50,26 @@ def credit_trip(ledger: Ledger, trip: Trip, now: dt.datetime) -> CreditOutcome:
     )
     trip.points = outcome.points
     trip.status = "credited"
-    if outcome.capped and CAP_REASON not in (trip.reasons or []):
-        trip.reasons = [*(trip.reasons or []), CAP_REASON]
+    for reason in (withheld, CAP_REASON if outcome.capped else None):
+        if reason and reason not in (trip.reasons or []):
+            trip.reasons = [*(trip.reasons or []), reason]
     return outcome
 
 
 def record_accepted_trip(
-    db: Database, policy: LedgerPolicy, *, facts: dict[str, Any], now: dt.datetime | None = None
+    db: Database,
+    policy: LedgerPolicy,
+    *,
+    facts: dict[str, Any],
+    now: dt.datetime | None = None,
+    judge_end: TripEndJudge | None = None,
 ) -> tuple[Trip, CreditOutcome]:
-    """Store a trip that passed validation, with its receipt, and credit it in one transaction."""
+    """Store a trip that passed validation, with its receipt, judge where it ended, and credit
+    it, all in one transaction. ``facts`` may also carry ``vehicle_type`` and ``accuracy_m``
+    for the parking judgement."""
     now = now or dt.datetime.now(dt.UTC)
+    facts = dict(facts)
+    end_facts = {k: facts.pop(k) for k in ("vehicle_type", "accuracy_m") if k in facts}
     methodology = (facts.get("receipt") or {}).get("methodology") or {}
     with db.transaction() as session:
         trip = Trip(
@@ -61,7 +83,8 @@ def record_accepted_trip(
         )
         session.add(trip)
         session.flush()
-        outcome = credit_trip(Ledger(session, policy), trip, now)
+        withheld = judge_end(session, trip, end_facts) if judge_end else None
+        outcome = credit_trip(Ledger(session, policy), trip, now, withheld=withheld)
         return trip, outcome
 
 

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from service.persistence import migrate
-from service.persistence.schema import Base
+from service.persistence.schema import Base, include_object
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,13 +34,10 @@ def test_models_and_migrations_agree(database_url):
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection)
-            diff = [
-                change
-                for change in compare_metadata(context, Base.metadata)
-                # PostGIS owns spatial_ref_sys; it is not ours to model.
-                if not (change[0] == "remove_table" and change[1].name == "spatial_ref_sys")
-            ]
+            context = MigrationContext.configure(
+                connection, opts={"include_object": include_object}
+            )
+            diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
     assert diff == []

@@ -1,0 +1,155 @@
+"""``GET /v1/parking/check`` under load against a bare Flask endpoint, in the same run.
+
+Both run under gunicorn with the same workers and threads on 127.0.0.1; ``wrk`` (Debian
+package) drives each for the same time with the same connections. The service has 10,000
+zones loaded. Target: parking check throughput >= 80 % of the bare endpoint's.
+
+    python -m bench.parking_http [--seconds 10] [--workers 2] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+TARGET_RATIO = 0.8
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing on port {port}")
+
+
+def _wrk(url: str, seconds: int, connections: int, header: str | None = None) -> float:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if header:
+        command[1:1] = ["-H", header]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=seconds + 60
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match is None:
+        raise RuntimeError(output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise RuntimeError(f"{non_2xx.group(1)} failed requests:\n{output}")
+    return float(match.group(1))
+
+
+def _gunicorn(module: str, port: int, workers: int, threads: int, env: dict) -> subprocess.Popen:
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    return subprocess.Popen(
+        [gunicorn, "-w", str(workers), "--threads", str(threads), "-k", "gthread",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", module],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _prepare(workdir: Path) -> tuple[dict, str]:
+    """A migrated SQLite database with 10,000 zones and an operator's token."""
+    import dataclasses
+
+    import numpy as np
+
+    from bench.geo_lookup import SEED, make_zones
+    from geo.zones import with_type_defaults
+    from service.auth.clients import create_client
+    from service.container import build_services
+    from service.geofence import store
+    from service.persistence import migrate
+    from service.settings import Settings
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+           "GREENPOINTS_VAR_DIR": str(workdir / "var")}  # fmt: skip
+    env.pop("REDIS_URL", None)
+    settings = Settings.from_env(env)
+    migrate.upgrade(settings.database_url)
+    svc = build_services(settings)
+    zones = [
+        dataclasses.replace(zone, rules=with_type_defaults(zone.zone_type, zone.rules))
+        for zone in make_zones(np.random.default_rng(SEED), 10_000)
+    ]
+    store.publish(svc.db, zones, source="geojson")
+    operator = create_client(svc.db, kind="operator", name="bench")
+    token = svc.tokens.issue_access_token(
+        client_id=operator.client_id, kind="operator", scopes=("parking:read",)
+    )
+    svc.db.dispose()
+    return env, token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+
+    workdir = Path(tempfile.mkdtemp(prefix="gp-bench-"))
+    env, token = _prepare(workdir)
+    results = {}
+    for name, module, path, header in (
+        ("bare_flask", "bench.bare_app:app", "/constant", None),
+        ("parking_check", "service.app:create_app()",
+         "/v1/parking/check?lat=31.2304&lng=121.4737&accuracy_m=8",
+         f"Authorization: Bearer {token}"),
+    ):  # fmt: skip
+        port = _free_port()
+        server = _gunicorn(module, port, args.workers, args.threads, env)
+        try:
+            _wait(port)
+            url = f"http://127.0.0.1:{port}{path}"
+            _wrk(url, 2, args.connections, header)  # warm-up: indexes built, caches filled
+            results[name] = _wrk(url, args.seconds, args.connections, header)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    ratio = results["parking_check"] / results["bare_flask"]
+    rows = [
+        {"name": "bare_flask_throughput", "value": round(results["bare_flask"], 1),
+         "unit": "requests/s", "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "parking_check_throughput", "value": round(results["parking_check"], 1),
+         "unit": "requests/s", "baseline": round(results["bare_flask"], 1),
+         "ratio": round(ratio, 3), "target": f">= {TARGET_RATIO} x baseline",
+         "met": ratio >= TARGET_RATIO},
+    ]  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "parking_http.json").write_text(json.dumps(rows, indent=2))
+    print(f"{'name':28} {'value':>12} {'unit':12} {'ratio':>7}  target")
+    for row in rows:
+        ratio_text = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        verdict = {None: "", True: "met", False: "NOT MET"}[row["met"]]
+        print(
+            f"{row['name']:28} {row['value']:>12} {row['unit']:12} {ratio_text:>7}  "
+            f"{row['target'] or ''} {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""May a vehicle be parked here? One decision, explainable, for the API and for trip ends.
+
+The rules, in order (the first that speaks decides):
+
+1. Inside a service area is required where the operator has any: outside them parking is
+   refused (``outside_service_area``).
+2. The zones containing the point, by precedence (lowest ``priority`` first, as GBFS lists
+   them), that apply to this operator, vehicle type and moment: the first whose rules say
+   anything about ``ride_end_allowed`` decides. A parking zone allows (``in_parking_zone``,
+   with its MDS parking category); a zone that forbids parking refuses (``no_parking_zone``);
+   a zone that allows it allows (``zone_rules``).
+3. A zone on the way there requiring ``station_parking`` (or the global rules requiring it)
+   refuses parking outside designated parking zones (``outside_designated_parking``).
+4. If no zone said anything, the global rules decide (``global_rules``).
+
+GPS accuracy gives the rider the benefit of the doubt, and only that: a parking zone within
+``accuracy_m`` of the point counts as containing it, and a no-parking zone whose boundary is
+within ``accuracy_m`` of the point does not count against it. A point deep inside a no-parking
+zone is refused whatever the accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import shapely
+from shapely.geometry import Point
+
+from geo.coords import to_local_metres
+from geo.index import ZoneIndex
+from geo.zones import GlobalRules, Zone
+
+ORIGIN = Point(0.0, 0.0)
+NEAREST_SEARCH_M = 2_000
+MAX_ACCURACY_M = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class ParkingVerdict:
+    allowed: bool
+    reason: str
+    zone_id: str | None
+    zone_type: str | None
+    parking_category: str  # MDS: corral, rack, curb, other_valid, invalid
+    nearest_allowed: tuple[str, float] | None  # (zone_id, metres) of the nearest parking zone
+
+    def as_dict(self) -> dict:
+        nearest = (
+            {"zone_id": self.nearest_allowed[0], "distance_m": round(self.nearest_allowed[1], 1)}
+            if self.nearest_allowed
+            else None
+        )
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "zone_id": self.zone_id,
+            "zone_type": self.zone_type,
+            "parking_category": self.parking_category,
+            "nearest_allowed": nearest,
+        }
+
+
+class ParkingJudge:
+    """Parking verdicts over one set of zones (rebuilt whenever the zones change)."""
+
+    def __init__(self, index: ZoneIndex, global_rules: GlobalRules) -> None:
+        self.index = index
+        self.global_rules = global_rules
+        self._service_areas = [
+            i for i, zone in enumerate(index.zones) if zone.zone_type == "service_area"
+        ]
+
+    def judge(
+        self,
+        *,
+        lng: float,
+        lat: float,
+        at: dt.datetime,
+        local: dt.datetime,
+        operator: str | None = None,
+        vehicle_type: str | None = None,
+        accuracy_m: float = 0.0,
+    ) -> ParkingVerdict:
+        """The parking verdict for one point (see the module docstring for the rules)."""
+        zones = self.index.zones
+        accuracy_m = max(0.0, min(float(accuracy_m), MAX_ACCURACY_M))
+
+        def applies(zone: Zone) -> bool:
+            return zone.applies_to(at=at, local=local, operator=operator, vehicle_type=vehicle_type)
+
+        inside = [i for i in self.index.zones_at(lng, lat) if applies(zones[i])]
+        if accuracy_m > 0:
+            near = self.index.zones_within(lng, lat, accuracy_m)
+            parking_near = [i for i, _ in near if zones[i].zone_type == "parking"]
+            merged = set(inside) | {i for i in parking_near if applies(zones[i])}
+            inside = [
+                i
+                for i in sorted(merged, key=lambda i: (zones[i].priority, i))
+                # A forbidding zone counts only if the whole accuracy circle lies inside it.
+                if zones[i].rules.ride_end_allowed is not False
+                or boundary_distance_m(zones[i], lng, lat) > accuracy_m
+            ]
+
+        def nearest_parking() -> tuple[str, float] | None:
+            found = self.index.nearest(
+                lng, lat, lambda z: z.zone_type == "parking" and applies(z), NEAREST_SEARCH_M
+            )
+            return None if found is None else (zones[found[0]].zone_id, found[1])
+
+        def refuse(reason: str, zone: Zone | None) -> ParkingVerdict:
+            return ParkingVerdict(
+                False,
+                reason,
+                zone.zone_id if zone else None,
+                zone.zone_type if zone else None,
+                "invalid",
+                nearest_parking(),
+            )
+
+        areas = [i for i in self._service_areas if applies(zones[i])]
+        if areas and not any(zones[i].zone_type == "service_area" for i in inside):
+            return refuse("outside_service_area", None)
+
+        station_parking = self.global_rules.station_parking
+        decided: Zone | None = None
+        for i in inside:
+            zone = zones[i]
+            station_parking = station_parking or bool(zone.rules.station_parking)
+            if zone.zone_type == "parking" and zone.rules.ride_end_allowed is not False:
+                category = zone.parking_category or "other_valid"
+                return ParkingVerdict(
+                    True, "in_parking_zone", zone.zone_id, zone.zone_type, category,
+                    (zone.zone_id, 0.0),
+                )  # fmt: skip
+            if zone.rules.ride_end_allowed is False:
+                return refuse("no_parking_zone", zone)
+            if zone.rules.ride_end_allowed is True:
+                decided = zone
+                break
+        if station_parking:
+            return refuse("outside_designated_parking", decided)
+        if decided is not None:
+            return ParkingVerdict(
+                True, "zone_rules", decided.zone_id, decided.zone_type, "other_valid", None
+            )
+        if not self.global_rules.ride_end_allowed:
+            return refuse("global_rules", None)
+        return ParkingVerdict(True, "global_rules", None, None, "other_valid", None)
+
+
+def boundary_distance_m(zone: Zone, lng: float, lat: float) -> float:
+    """Metres from the point to the zone's boundary."""
+    local = to_local_metres(zone.geometry.boundary, lng, lat)
+    return float(shapely.distance(local, ORIGIN))
