@@ -1,0 +1,92 @@
+"""The parking rules in ``geo/parking.py``, zone by zone, with no database."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from shapely.geometry import box
+
+from geo.index import ZoneIndex
+from geo.parking import ParkingJudge
+from geo.zones import GlobalRules, Schedule, Zone, ZoneRules, with_type_defaults
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+MONDAY_NOON = dt.datetime(2026, 11, 2, 12, 0, tzinfo=SHANGHAI)
+SUNDAY_NOON = dt.datetime(2026, 11, 8, 12, 0, tzinfo=SHANGHAI)
+POINT = {"lng": 121.4737, "lat": 31.2304}
+
+
+def zone(zone_id, zone_type, **extra):
+    shape = extra.pop("shape", box(121.4730, 31.2300, 121.4745, 31.2310))
+    rules = with_type_defaults(zone_type, extra.pop("rules", ZoneRules()))
+    return Zone(zone_id, zone_type, shape, rules=rules, **extra)
+
+
+DEFAULT_RULES = GlobalRules()
+
+
+def judge(zones, at=MONDAY_NOON, global_rules=DEFAULT_RULES, **query):
+    verdict = ParkingJudge(ZoneIndex(zones), global_rules).judge(
+        **{**POINT, **query}, at=at.astimezone(dt.UTC), local=at
+    )
+    return verdict.allowed, verdict.reason
+
+
+def test_no_zones_means_the_global_rules():
+    assert judge([]) == (True, "global_rules")
+    assert judge([], global_rules=GlobalRules(ride_end_allowed=False)) == (False, "global_rules")
+
+
+def test_a_weekday_no_parking_zone_is_lifted_at_the_weekend():
+    weekdays = zone("market", "no_parking", schedule=Schedule(days=frozenset(range(1, 6))))
+    assert judge([weekdays]) == (False, "no_parking_zone")
+    assert judge([weekdays], at=SUNDAY_NOON) == (True, "global_rules")
+
+
+def test_a_night_zone_wraps_past_midnight():
+    night = zone("night", "no_parking", schedule=Schedule(start=dt.time(22), end=dt.time(6)))
+    assert judge([night]) == (True, "global_rules")
+    late = MONDAY_NOON.replace(hour=23)
+    early = MONDAY_NOON.replace(hour=5)
+    assert judge([night], at=late) == (False, "no_parking_zone")
+    assert judge([night], at=early) == (False, "no_parking_zone")
+
+
+def test_zones_for_other_operators_or_vehicle_types_do_not_apply():
+    only_b = zone("b-only", "no_parking", operators=frozenset({"op_b"}))
+    scooters = zone("scooters", "no_parking", vehicle_types=frozenset({"scooter"}))
+    assert judge([only_b], operator="op_a") == (True, "global_rules")
+    assert judge([only_b], operator="op_b") == (False, "no_parking_zone")
+    assert judge([scooters], vehicle_type="bike") == (True, "global_rules")
+    assert judge([scooters], vehicle_type="scooter") == (False, "no_parking_zone")
+
+
+def test_effective_and_retired_dates():
+    later = zone("later", "no_parking", effective=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    gone = zone("gone", "no_parking", retired=dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+    assert judge([later, gone]) == (True, "global_rules")
+
+
+def test_station_parking_requires_a_designated_spot():
+    district = zone(
+        "district",
+        "rules",
+        rules=ZoneRules(station_parking=True),
+        shape=box(121.46, 31.22, 121.48, 31.24),
+    )
+    corral = zone("corral", "parking", priority=100, parking_category="rack")
+    assert judge([district, corral]) == (True, "in_parking_zone")
+    assert judge([district]) == (False, "outside_designated_parking")
+
+
+def test_precedence_decides_between_overlapping_zones():
+    allow = zone("allow", "rules", rules=ZoneRules(ride_end_allowed=True), priority=1)
+    forbid = zone("forbid", "no_parking", priority=2)
+    assert judge([allow, forbid]) == (True, "zone_rules")
+    assert judge([dataclasses.replace(allow, priority=3), forbid]) == (False, "no_parking_zone")
+
+
+def test_outside_the_service_area():
+    area = zone("area", "service_area", shape=box(121.0, 31.0, 121.1, 31.1))
+    assert judge([area]) == (False, "outside_service_area")
