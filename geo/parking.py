@@ -13,16 +13,18 @@ The rules, in order (the first that speaks decides):
    refuses parking outside designated parking zones (``outside_designated_parking``).
 4. If no zone said anything, the global rules decide (``global_rules``).
 
-GPS accuracy gives the rider the benefit of the doubt, and only that: a parking zone within
-``accuracy_m`` of the point counts as containing it, and a no-parking zone whose boundary is
-within ``accuracy_m`` of the point does not count against it. A point deep inside a no-parking
-zone is refused whatever the accuracy.
+GPS accuracy gives the rider the benefit of the doubt, and only that: when the exact position
+would be refused, a parking zone within ``accuracy_m`` of the point counts as containing it,
+and a no-parking zone whose boundary is within ``accuracy_m`` of the point does not count
+against it. A point deep inside a no-parking zone is refused whatever the accuracy, and an
+allowed position is never looked at again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import shapely
 from shapely.geometry import Point
@@ -82,7 +84,11 @@ class ParkingJudge:
         vehicle_type: str | None = None,
         accuracy_m: float = 0.0,
     ) -> ParkingVerdict:
-        """The parking verdict for one point (see the module docstring for the rules)."""
+        """The parking verdict for one point (see the module docstring for the rules).
+
+        The accuracy circle is looked at only when the exact position would be refused: it
+        can only ever turn a refusal into an allowance.
+        """
         zones = self.index.zones
         accuracy_m = max(0.0, min(float(accuracy_m), MAX_ACCURACY_M))
 
@@ -90,38 +96,40 @@ class ParkingJudge:
             return zone.applies_to(at=at, local=local, operator=operator, vehicle_type=vehicle_type)
 
         inside = [i for i in self.index.zones_at(lng, lat) if applies(zones[i])]
-        if accuracy_m > 0:
+        decision = self._decide(inside, applies)
+        if not decision.allowed and accuracy_m > 0 and decision.reason != "outside_service_area":
             near = self.index.zones_within(lng, lat, accuracy_m)
-            parking_near = [i for i, _ in near if zones[i].zone_type == "parking"]
+            parking_near = {i for i, _ in near if zones[i].zone_type == "parking"}
             merged = set(inside) | {i for i in parking_near if applies(zones[i])}
-            inside = [
+            generous = [
                 i
                 for i in sorted(merged, key=lambda i: (zones[i].priority, i))
                 # A forbidding zone counts only if the whole accuracy circle lies inside it.
                 if zones[i].rules.ride_end_allowed is not False
                 or boundary_distance_m(zones[i], lng, lat) > accuracy_m
             ]
+            decision = self._decide(generous, applies)
+        if decision.allowed:
+            return decision
+        found = self.index.nearest(
+            lng, lat, lambda z: z.zone_type == "parking" and applies(z), NEAREST_SEARCH_M
+        )
+        nearest = None if found is None else (zones[found[0]].zone_id, found[1])
+        return dataclasses.replace(decision, nearest_allowed=nearest)
 
-        def nearest_parking() -> tuple[str, float] | None:
-            found = self.index.nearest(
-                lng, lat, lambda z: z.zone_type == "parking" and applies(z), NEAREST_SEARCH_M
-            )
-            return None if found is None else (zones[found[0]].zone_id, found[1])
+    def _decide(self, inside: list[int], applies: Callable[[Zone], bool]) -> ParkingVerdict:
+        """The verdict from the zones the point counts as inside, by precedence (no nearest
+        parking yet: that is looked up only for a final refusal)."""
+        zones = self.index.zones
 
         def refuse(reason: str, zone: Zone | None) -> ParkingVerdict:
-            return ParkingVerdict(
-                False,
-                reason,
-                zone.zone_id if zone else None,
-                zone.zone_type if zone else None,
-                "invalid",
-                nearest_parking(),
-            )
+            zone_id, zone_type = (zone.zone_id, zone.zone_type) if zone else (None, None)
+            return ParkingVerdict(False, reason, zone_id, zone_type, "invalid", None)
 
-        areas = [i for i in self._service_areas if applies(zones[i])]
-        if areas and not any(zones[i].zone_type == "service_area" for i in inside):
+        if any(applies(zones[i]) for i in self._service_areas) and not any(
+            zones[i].zone_type == "service_area" for i in inside
+        ):
             return refuse("outside_service_area", None)
-
         station_parking = self.global_rules.station_parking
         decided: Zone | None = None
         for i in inside:

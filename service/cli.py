@@ -334,14 +334,15 @@ def methodologies_recompute(
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--threads", type=int, default=4, show_default=True)
 @click.option("--timeout", "timeout_s", type=int, default=30, show_default=True)
-def serve_command(bind: str, workers: int, threads: int, timeout_s: int) -> None:
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve_command(bind: str, workers: int, threads: int, timeout_s: int, access_log: bool) -> None:
     """Serve the API under gunicorn."""
     from service.serve import serve
 
     settings = _settings()
     _services().db.dispose()  # refuse a bad configuration here, before any worker starts
     click.echo(f"greenpoints on http://{bind} (database: {settings.database_url.split(':')[0]})")
-    serve(bind=bind, workers=workers, threads=threads, timeout_s=timeout_s)
+    serve(bind=bind, workers=workers, threads=threads, timeout_s=timeout_s, access_log=access_log)
 
 
 def run() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger(__name__)
 
 
 class GunicornServer(BaseApplication):
@@ -25,7 +28,18 @@ class GunicornServer(BaseApplication):
         return create_app()
 
 
-def serve(*, bind: str, workers: int, threads: int, timeout_s: int) -> None:
+def _warm_up(worker: Any) -> None:
+    """Build the zone index before the worker takes its first request (10,000 zones take
+    seconds); if the database is away, the first request will build it instead."""
+    try:
+        worker.wsgi.extensions["greenpoints"].zones.judge()
+    except Exception:
+        log.warning("zone index not warmed at start", exc_info=True)
+
+
+def serve(
+    *, bind: str, workers: int, threads: int, timeout_s: int, access_log: bool = True
+) -> None:
     GunicornServer(
         {
             "bind": bind,
@@ -34,8 +48,9 @@ def serve(*, bind: str, workers: int, threads: int, timeout_s: int) -> None:
             "worker_class": "gthread",
             "timeout": timeout_s,
             "graceful_timeout": 10,
-            "accesslog": "-",
+            "accesslog": "-" if access_log else None,
             "errorlog": "-",
             "preload_app": False,
+            "post_worker_init": _warm_up,
         }
     ).run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 import marshmallow as ma
 from flask import Response, request
@@ -12,6 +13,7 @@ from flask_smorest import Blueprint
 from service.api.context import caller, services
 from service.api.guard import requires_scope
 from service.api.problems import flatten_messages
+from service.api.schemas import load_flat
 from service.errors import InvalidInput
 from service.usecases import parking
 
@@ -72,7 +74,7 @@ def check() -> Response:
     nearest allowed parking is. Within ``accuracy_m`` of a boundary the rider gets the benefit
     of the doubt."""
     try:
-        query = _QUERY.load(request.args)
+        query = load_flat(_QUERY, dict(parse_qsl(request.query_string.decode("utf-8", "replace"))))
     except ma.ValidationError as exc:
         raise InvalidInput(
             "the request has invalid fields: " + ", ".join(sorted(exc.messages)),

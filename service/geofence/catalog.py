@@ -8,6 +8,7 @@ change therefore reaches every worker within ``refresh_s`` (1 s by default) with
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from geo.index import ZoneIndex
 from geo.parking import ParkingJudge
 from service.geofence import store
 from service.persistence.database import Database
+
+log = logging.getLogger(__name__)
 
 
 class ZoneCatalog:
@@ -44,9 +47,14 @@ class ZoneCatalog:
                 return self._judge
             version = store.catalogue_version(self._db)
             if version != self._version or self._judge is None:
+                started = time.monotonic()
                 version, zones, global_rules = store.in_force(self._db)
                 self._judge = ParkingJudge(ZoneIndex(zones), global_rules)
                 self._version = version
+                log.info(
+                    "zone index built: catalogue version %s, %d zones, %.1f s",
+                    version, len(zones), time.monotonic() - started,
+                )  # fmt: skip
             self._checked_at = now
             return self._judge
 
