@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
@@ -145,6 +145,14 @@ class Ledger:
             )
         self.session.flush()
 
+    def _write_once(self, *, transaction_id: str, account_id: str, **transaction: Any) -> bool:
+        """Under the account's lock, write the transaction unless its id exists already."""
+        self.lock([account_id])
+        if self._exists(transaction_id) is not None:
+            return False
+        self._write(transaction_id=transaction_id, account_id=account_id, **transaction)
+        return True
+
     def _exists(self, transaction_id: str) -> LedgerTransaction | None:
         return self.session.get(LedgerTransaction, transaction_id)
 
@@ -219,10 +227,7 @@ class Ledger:
         if points <= 0:
             raise InvalidInput("points must be positive", errors={"points": ["not positive"]})
         transaction_id = f"debit:{purpose}:{ref}"
-        self.lock([account_id])
-        if self._exists(transaction_id) is not None:
-            return transaction_id, False
-        self._write(
+        new = self._write_once(
             transaction_id=transaction_id,
             kind="adjustment",
             account_id=account_id,
@@ -231,25 +236,20 @@ class Ledger:
             trip_uid=trip_uid,
             details={**(details or {}), "purpose": purpose, "ref": ref, "points": points},
         )
-        return transaction_id, True
+        return transaction_id, new
 
     def penalize(
         self, account_id: str, *, ref: str, points: int, now: dt.datetime, details: dict
     ) -> bool:
         """A penalty (bad parking), once per ``ref``; available may go negative."""
-        transaction_id = f"penalty:{ref}"
-        self.lock([account_id])
-        if self._exists(transaction_id) is not None:
-            return False
-        self._write(
-            transaction_id=transaction_id,
+        return self._write_once(
+            transaction_id=f"penalty:{ref}",
             kind="penalty",
             account_id=account_id,
             now=now,
             moves=P.penalty(account_id, points),
             details=details,
         )
-        return True
 
     def mature_due(self, now: dt.datetime, *, limit: int = MATURE_BATCH) -> int:
         """Move up to ``limit`` due pending credits to available; returns how many moved."""
