@@ -96,8 +96,8 @@ class Database:
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            with self.reading() as session:
+                session.execute(text("SELECT 1"))
             return True
         except Exception:
             return False
