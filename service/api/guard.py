@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import g, request
-from flask_smorest import Blueprint
 
 from service.api.context import services
+from service.api.docs import document
 from service.errors import Forbidden, Unauthenticated
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +41,6 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
             security.append({"bearerAuth": []})
         if not scopes or client_scopes:
             security.append({"oauth2": client_scopes})
-        return Blueprint.doc(security=security)(guarded)  # type: ignore[return-value]
+        return document(security=security)(guarded)  # type: ignore[return-value]
 
     return decorate

@@ -11,6 +11,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from service.api.context import caller, services
+from service.api.docs import document
 from service.api.guard import requires_scope
 from service.api.problems import flatten_messages
 from service.api.schemas import load_flat
@@ -60,7 +61,7 @@ _QUERY = ParkingQuerySchema()
 # writes the answer itself, skipping the per-request argument and response machinery.
 @blp.route("/check", methods=["GET"])
 @requires_scope("parking:read")
-@blp.doc(
+@document(
     parameters=[{"in": "query", "schema": ParkingQuerySchema}],
     responses={
         "200": {
