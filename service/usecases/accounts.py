@@ -53,6 +53,21 @@ def owned(row: OwnedRow | None, account_id: str, what: str) -> OwnedRow:
     return row
 
 
+def newest_of(db: Database, user_id: str, model: Any, *, limit: int = MAX_PAGE) -> list[Any]:
+    """The rider's own rows of ``model`` (one with ``account_id`` and ``created_at``), newest
+    first."""
+    with db.reading() as session:
+        account_id = account_id_of(session, user_id)
+        return list(
+            session.scalars(
+                select(model)
+                .where(model.account_id == account_id)
+                .order_by(model.created_at.desc())
+                .limit(limit)
+            )
+        )
+
+
 def open_account(db: Database, policy: LedgerPolicy, user_id: str) -> tuple[str, bool]:
     """Open the rider's account if needed. Returns (account id, whether it was created)."""
     for _ in range(2):  # a concurrent open may win the race; then read what it made

@@ -19,7 +19,7 @@ from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.models import ApiClient
 from service.persistence.rider_models import Dispute
-from service.usecases.accounts import account_id_of
+from service.usecases.accounts import account_id_of, newest_of
 
 
 def _view(dispute: Dispute) -> dict[str, Any]:
@@ -73,15 +73,7 @@ def file(
 
 
 def mine(db: Database, user_id: str) -> list[dict[str, Any]]:
-    with db.transaction() as session:
-        account_id = account_id_of(session, user_id)
-        rows = session.scalars(
-            select(Dispute)
-            .where(Dispute.account_id == account_id)
-            .order_by(Dispute.created_at.desc())
-            .limit(200)
-        ).all()
-        return [_view(row) for row in rows]
+    return [_view(row) for row in newest_of(db, user_id, Dispute)]
 
 
 def _visible_to(dispute: Dispute | None, caller: Principal) -> bool:

@@ -28,7 +28,7 @@ from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.mall_models import ITEM_KINDS, CatalogItem, Redemption
-from service.usecases.accounts import account_id_of, owned
+from service.usecases.accounts import account_id_of, newest_of, owned
 
 STALE_AFTER = dt.timedelta(minutes=15)
 TREE_POINTS = 17_900
@@ -285,12 +285,4 @@ def my_redemption(db: Database, user_id: str, redemption_id: str) -> dict[str, A
 
 
 def my_redemptions(db: Database, user_id: str) -> list[dict[str, Any]]:
-    with db.transaction() as session:
-        account_id = account_id_of(session, user_id)
-        rows = session.scalars(
-            select(Redemption)
-            .where(Redemption.account_id == account_id)
-            .order_by(Redemption.created_at.desc())
-            .limit(200)
-        ).all()
-        return [redemption_view(r) for r in rows]
+    return [redemption_view(r) for r in newest_of(db, user_id, Redemption)]
