@@ -9,6 +9,7 @@ import pytest
 
 from service.ledger.ledger import Ledger
 from service.persistence.ledger_models import DailyCredit, LedgerTransaction
+from service.usecases import ledger_ops
 from tests.factories import TRIP_END, open_rider
 
 WORKERS = 64
@@ -70,3 +71,18 @@ def test_64_credits_for_one_rider_day_never_pass_the_cap(svc):
         assert Ledger(session, svc.policy).balances(account_id).pending == 5000
         day = session.get(DailyCredit, (account_id, svc.policy.local_day(TRIP_END)))
         assert day.points == 5000
+
+
+def test_concurrent_maturing_moves_each_credit_once(svc):
+    """Eight cron runs at once: every due credit matures exactly once."""
+    accounts = [open_rider(svc)[1] for _ in range(5)]
+    for n in range(40):
+        _credit(svc, accounts[n % 5], f"trp_due_{n}", 100)()
+    later = TRIP_END + svc.policy.fraud_window
+    results, errors = _all_at_once([lambda: ledger_ops.mature_due(svc.db, svc.policy, later)] * 8)
+    assert errors == []
+    assert sum(results) == 40
+    with svc.db.transaction() as session:
+        ledger = Ledger(session, svc.policy)
+        assert [ledger.balances(a) for a in accounts] == [(0, 800, 0)] * 5
+    assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
