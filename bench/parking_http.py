@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,24 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.servers import free_port, wait_for_port
+
 RESULTS = Path(__file__).parent / "results"
 TARGET_RATIO = 0.8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing on port {port}")
 
 
 def _until_answering(url: str, header: str | None, timeout_s: float = 120) -> None:
@@ -175,9 +160,9 @@ def main() -> None:
     servers, urls = [], {}
     try:
         for name, (module, path, header) in targets.items():
-            port = _free_port()
+            port = free_port()
             servers.append(_gunicorn(module, port, args.workers, args.threads, env))
-            _wait(port)
+            wait_for_port(port, timeout_s=60)
             urls[name] = f"http://127.0.0.1:{port}{path}"
             _until_answering(urls[name], header)
             _warm_up(urls[name], args.connections, header)

@@ -262,15 +262,9 @@ def methodologies() -> None:
 
 
 def _methodology_context():  # imports stay lazy for a fast CLI
-    from methodologies.context import load_context
+    from service.container import load_methodologies
 
-    settings = _settings()
-    return load_context(
-        settings.city,
-        methodologies_dir=settings.methodologies_dir,
-        cities_file=settings.cities_file,
-        station_table=settings.station_table,
-    )
+    return load_methodologies(_settings())
 
 
 @methodologies.command("check")

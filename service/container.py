@@ -61,6 +61,16 @@ def build_token_service(settings: Settings) -> TokenService:
     )
 
 
+def load_methodologies(settings: Settings) -> MethodologyContext:
+    """The methodologies, city profile and station table the settings name."""
+    return load_context(
+        settings.city,
+        methodologies_dir=settings.methodologies_dir,
+        cities_file=settings.cities_file,
+        station_table=settings.station_table,
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Everything a request needs; creates engines and clients but opens no connection."""
     store = create_store(
@@ -70,12 +80,7 @@ def build_services(settings: Settings) -> Services:
         retries=settings.redis_retries,
         cooldown_s=settings.redis_cooldown_s,
     )
-    methodologies = load_context(
-        settings.city,
-        methodologies_dir=settings.methodologies_dir,
-        cities_file=settings.cities_file,
-        station_table=settings.station_table,
-    )
+    methodologies = load_methodologies(settings)
     db = Database.from_url(
         settings.database_url, connect_timeout_s=settings.database_connect_timeout_s
     )
