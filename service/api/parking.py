@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 import marshmallow as ma
+import orjson
 from flask import Response, request
 from flask_smorest import Blueprint
 
@@ -86,7 +86,7 @@ def check() -> Response:
         svc.zones, svc.policy, lat=query["lat"], lng=query["lng"], operator=caller().subject,
         vehicle_type=query["vehicle_type"], accuracy_m=query["accuracy_m"],
     )  # fmt: skip
-    return Response(json.dumps(verdict.as_dict()), mimetype="application/json")
+    return Response(orjson.dumps(verdict.as_dict()), mimetype="application/json")
 
 
 @blp.route("/compliance", methods=["GET"])

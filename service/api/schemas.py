@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,12 @@ def load_flat(schema: ma.Schema, data: Mapping[str, Any]) -> dict[str, Any]:
                 loaded[name] = field.load_default
             continue
         try:
+            loaded[name] = _plain_value(field, raw)
+        except (TypeError, ValueError, ma.ValidationError):
+            pass
+        else:
+            continue
+        try:
             loaded[name] = field.deserialize(raw, name, data)
         except ma.ValidationError as exc:
             messages = exc.messages
@@ -46,3 +53,21 @@ def load_flat(schema: ma.Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise ma.ValidationError(errors)
     return loaded
+
+
+def _plain_value(field: ma.fields.Field, raw: Any) -> Any:
+    """A plain float or string checked by the field's own validators: the common, valid case
+    without the field's deserialisation machinery. Anything else raises, and the caller lets the
+    field itself decide (and word the error)."""
+    kind = type(field)
+    if kind is ma.fields.Float and isinstance(raw, str):
+        value: Any = float(raw)
+        if not math.isfinite(value):
+            raise ValueError(raw)
+    elif kind is ma.fields.String and isinstance(raw, str):
+        value = raw
+    else:
+        raise TypeError(kind)
+    for validator in field.validators:
+        validator(value)
+    return value
