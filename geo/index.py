@@ -238,6 +238,15 @@ class ZoneIndex:
         hits = self._tree.query(shapely.Point(lng, lat), predicate="intersects")
         return sorted(hits.tolist(), key=self._rank_list.__getitem__)
 
+    def zones_along(self, path: Sequence[tuple[float, float]]) -> list[int]:
+        """Indexes of the zones a path of (lng, lat) vertices touches, sorted by (priority,
+        index)."""
+        if not path:
+            return []
+        shape = shapely.LineString(path) if len(path) > 1 else shapely.Point(path[0])
+        hits = self._tree.query(shape, predicate="intersects")
+        return sorted(hits.tolist(), key=self._rank_list.__getitem__)
+
     def zones_at_many(self, lngs: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(point index, zone index) for every point in every zone containing it, sorted by
         point, then by (priority, zone index)."""

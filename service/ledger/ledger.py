@@ -15,7 +15,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from service.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +25,9 @@ from service.ledger.policy import LedgerPolicy
 from service.persistence.ledger_models import Account, DailyCredit, LedgerEntry, LedgerTransaction
 
 MATURE_BATCH = 500
+# The tables themselves, for multi-row statements (the ORM would update row by row).
+_ACCOUNTS = Account.__table__
+_DAILY = DailyCredit.__table__
 
 
 class Balances(NamedTuple):
@@ -49,6 +53,17 @@ class Discrepancy:
     summed: int
 
 
+@dataclasses.dataclass(frozen=True)
+class CreditRequest:
+    account_id: str
+    purpose: str
+    ref: str
+    points: int
+    occurred_at: dt.datetime
+    trip_uid: str | None = None
+    details: dict | None = None
+
+
 def credit_id(purpose: str, ref: str) -> str:
     return f"credit:{purpose}:{ref}"
 
@@ -57,6 +72,12 @@ class Ledger:
     def __init__(self, session: Session, policy: LedgerPolicy) -> None:
         self.session = session
         self.policy = policy
+
+    @property
+    def _core(self) -> Connection:
+        """The session's connection, for multi-row statements that need no ORM objects (the
+        caller flushes first)."""
+        return self.session.connection()
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -173,41 +194,111 @@ class Ledger:
         Over the cap, what is left under it is credited (possibly nothing); the decision is
         recorded as the transaction, so a retry gets the same answer.
         """
-        if points < 0:
-            raise InvalidInput("points must not be negative", errors={"points": ["negative"]})
-        transaction_id = credit_id(purpose, ref)
-        self.lock([account_id])
-        done = self._exists(transaction_id)
-        if done is not None:
-            return _outcome(done, duplicate=True)
-        day = self.policy.local_day(occurred_at)
-        daily = self.session.get(DailyCredit, (account_id, day), populate_existing=True)
-        already = daily.points if daily else 0
-        granted = max(0, min(points, self.policy.daily_cap_points - already))
-        if granted:
-            if daily is None:
-                self.session.add(DailyCredit(account_id=account_id, day=day, points=granted))
-            else:
-                daily.points = already + granted
-        self._write(
-            transaction_id=transaction_id,
-            kind="credit",
-            account_id=account_id,
-            now=now,
-            moves=P.credit(account_id, granted) if granted else (),
-            matures_at=now + self.policy.fraud_window,
-            trip_uid=trip_uid,
-            details={
-                **(details or {}),
-                "purpose": purpose,
-                "ref": ref,
-                "requested": points,
+        request = CreditRequest(account_id, purpose, ref, points, occurred_at, trip_uid, details)
+        return self.credit_many([request], now)[0]
+
+    def credit_many(
+        self, requests: Sequence[CreditRequest], now: dt.datetime
+    ) -> list[CreditOutcome]:
+        """``credit`` for many at once, set-based: one lock query, one read of the day totals,
+        and one multi-row write per table. Requests are decided in the order given."""
+        for request in requests:
+            if request.points < 0:
+                raise InvalidInput("points must not be negative", errors={"points": ["negative"]})
+        if not requests:
+            return []
+        self.lock(r.account_id for r in requests)
+        ids = [credit_id(r.purpose, r.ref) for r in requests]
+        done: dict[str, dict] = dict(
+            self.session.execute(  # type: ignore[arg-type]
+                select(LedgerTransaction.id, LedgerTransaction.details).where(
+                    LedgerTransaction.id.in_(set(ids))
+                )
+            ).all()
+        )
+        days = [self.policy.local_day(r.occurred_at) for r in requests]
+        totals = self._day_totals({r.account_id for r in requests}, set(days))
+        before = dict(totals)
+        outcomes: list[CreditOutcome] = []
+        transactions: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
+        pending_delta: dict[str, int] = {}
+        for request, transaction_id, day in zip(requests, ids, days, strict=True):
+            if transaction_id in done:
+                outcomes.append(_outcome(transaction_id, done[transaction_id], duplicate=True))
+                continue
+            key = (request.account_id, day)
+            already = totals.get(key, 0)
+            granted = max(0, min(request.points, self.policy.daily_cap_points - already))
+            totals[key] = already + granted
+            details = {
+                **(request.details or {}),
+                "purpose": request.purpose,
+                "ref": request.ref,
+                "requested": request.points,
                 "granted": granted,
                 "day": day.isoformat(),
-                "capped": granted < points,
-            },
+                "capped": granted < request.points,
+            }
+            transactions.append(
+                {"id": transaction_id, "kind": "credit", "account_id": request.account_id,
+                 "created_at": now, "matures_at": now + self.policy.fraud_window,
+                 "reverses_id": None, "trip_uid": request.trip_uid, "details": details}
+            )  # fmt: skip
+            if granted:
+                for posting in P.credit(request.account_id, granted):
+                    entries.append(
+                        {"transaction_id": transaction_id, "account_id": posting.account_id,
+                         "bucket": posting.bucket, "amount": posting.amount, "created_at": now}
+                    )  # fmt: skip
+                pending_delta[request.account_id] = (
+                    pending_delta.get(request.account_id, 0) + granted
+                )
+            done[transaction_id] = details
+            outcomes.append(_outcome(transaction_id, details, duplicate=False))
+        self.session.flush()
+        self._write_day_totals(
+            {k: v for k, v in totals.items() if k not in before and v},
+            {k: v for k, v in totals.items() if k in before and v != before[k]},
         )
-        return _outcome(self._exists(transaction_id), duplicate=False)  # type: ignore[arg-type]
+        if transactions:
+            self._core.execute(insert(LedgerTransaction), transactions)
+        if entries:
+            self._core.execute(insert(LedgerEntry), entries)
+        if pending_delta:
+            self._core.execute(
+                update(Account)
+                .where(Account.id == bindparam("account"))
+                .values(pending=Account.pending + bindparam("delta")),
+                [{"account": a, "delta": d} for a, d in sorted(pending_delta.items())],
+            )
+        return outcomes
+
+    def _day_totals(self, accounts: set[str], days: set[dt.date]) -> dict[tuple[str, dt.date], int]:
+        rows = self.session.execute(
+            select(DailyCredit.account_id, DailyCredit.day, DailyCredit.points).where(
+                DailyCredit.account_id.in_(accounts), DailyCredit.day.in_(days)
+            )
+        )
+        return {(account, day): points for account, day, points in rows}
+
+    def _write_day_totals(
+        self, new: dict[tuple[str, dt.date], int], changed: dict[tuple[str, dt.date], int]
+    ) -> None:
+        if new:
+            self.session.execute(
+                insert(DailyCredit),
+                [{"account_id": a, "day": d, "points": p} for (a, d), p in sorted(new.items())],
+            )
+        if changed:
+            self._core.execute(
+                update(_DAILY)
+                .where(
+                    _DAILY.c.account_id == bindparam("account"), _DAILY.c.day == bindparam("on_day")
+                )
+                .values(points=bindparam("total")),
+                [{"account": a, "on_day": d, "total": p} for (a, d), p in sorted(changed.items())],
+            )
 
     def debit(
         self,
@@ -422,10 +513,9 @@ class InsufficientPoints(InvalidInput):
     code = "insufficient_points"
 
 
-def _outcome(transaction: LedgerTransaction, *, duplicate: bool) -> CreditOutcome:
-    details = transaction.details
+def _outcome(transaction_id: str, details: dict, *, duplicate: bool) -> CreditOutcome:
     return CreditOutcome(
-        transaction_id=transaction.id,
+        transaction_id=transaction_id,
         points=int(details["granted"]),
         requested=int(details["requested"]),
         duplicate=duplicate,

@@ -1,0 +1,1 @@
+"""Operator trip ingestion: decoding, validation, exactly-once storage and crediting."""
