@@ -23,6 +23,7 @@ from service.api import (
     methodologies,
     oauth,
     parking,
+    trips,
 )
 from service.api.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -31,6 +32,7 @@ from service.api.problems import (
 )
 from service.api.schemas import ProblemSchema
 from service.container import Services, build_services
+from service.ingest.contract import openapi_components
 from service.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -110,8 +112,11 @@ def create_app(
         methodologies.blp,
         fences.blp,
         parking.blp,
+        trips.blp,
     ):
         api.register_blueprint(blueprint)
+    for name, schema in openapi_components().items():
+        api.spec.components.schema(name, component=schema)
     register_problem_handlers(app)
     logging.getLogger("service").setLevel(logging.INFO)
     return app

@@ -9,6 +9,8 @@ from methodologies.context import MethodologyContext, load_context
 from service.auth import keys
 from service.auth.tokens import TokenService, load_jwks
 from service.geofence.catalog import ZoneCatalog
+from service.ingest.batch import Ingestor
+from service.ingest.plausibility import PlausibilityRules
 from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
 from service.ledger.policy import LedgerPolicy
@@ -33,6 +35,12 @@ class Services:
     zones: ZoneCatalog
     parking_rules: ParkingRules
     fulfil: Fulfiller = issue_locally
+
+    def ingestor(self) -> Ingestor:
+        settings = self.settings
+        rules = PlausibilityRules(max_age_days=settings.trip_max_age_days)
+        return Ingestor(self.db, self.policy, self.methodologies, self.zones, self.parking_rules,
+                        rules, settings.trip_cell_resolution)  # fmt: skip
 
     def trip_end_judge(self) -> TripEndJudge:
         return trip_end_judge(self.zones, self.policy, self.parking_rules)

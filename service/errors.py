@@ -44,6 +44,12 @@ class Forbidden(ServiceError):
     code = "insufficient_scope"
 
 
+class PayloadTooLarge(InvalidInput):
+    """A request over a size or count limit."""
+
+    code = "payload_too_large"
+
+
 class RateLimited(ServiceError):
     code = "rate_limited"
 

@@ -74,6 +74,10 @@ class Settings:
     methodologies_dir: Path | None = None
     cities_file: Path | None = None
     station_table: Path | None = None
+    trip_max_age_days: int = 30
+    consent_grace_days: int = 7
+    trip_cell_resolution: int = 10
+    ingest_requests_per_minute: int = 600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +114,10 @@ class Settings:
             methodologies_dir=_path(env, "METHODOLOGIES_DIR"),
             cities_file=_path(env, "CITIES_FILE"),
             station_table=_path(env, "STATION_TABLE"),
+            trip_max_age_days=_int(env, "TRIP_MAX_AGE_DAYS", 30),
+            consent_grace_days=_int(env, "CONSENT_GRACE_DAYS", 7),
+            trip_cell_resolution=_int(env, "TRIP_CELL_RESOLUTION", 10),
+            ingest_requests_per_minute=_int(env, "INGEST_REQUESTS_PER_MINUTE", 600),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> Settings:

@@ -6,6 +6,7 @@ in any path, so another rider's objects are simply not found.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import marshmallow as ma
@@ -101,6 +102,9 @@ class ConsentSchema(ma.Schema):
     rider_ref = ma.fields.String(required=True)
     scenarios = ma.fields.List(ma.fields.String(), required=True)
     granted_at = ma.fields.DateTime(required=True)
+    credited_trips = ma.fields.Integer(
+        metadata={"description": "waiting trips credited now that the consent is given"}
+    )
 
 
 class ConsentListSchema(ma.Schema):
@@ -156,14 +160,16 @@ def trip(trip_uid: str) -> dict[str, Any]:
 @blp.arguments(ConsentRequestSchema)
 @blp.response(200, ConsentSchema)
 def grant_consent(body: dict[str, Any], operator_id: str) -> dict[str, Any]:
-    """Authorise an operator to credit my trips in these scenarios (replaces the old set)."""
-    return consents.grant(
-        services().db,
-        _me(),
-        operator_id,
-        rider_ref=body["rider_ref"],
-        scenarios=body["scenarios"],
+    """Authorise an operator to credit my trips in these scenarios (replaces the old set).
+    Trips the operator sent in the last ``CONSENT_GRACE_DAYS`` that were rejected only for want
+    of this consent are credited now; ``credited_trips`` says how many."""
+    svc = services()
+    granted = consents.grant(
+        svc.db, _me(), operator_id, rider_ref=body["rider_ref"], scenarios=body["scenarios"]
     )
+    grace = dt.timedelta(days=svc.settings.consent_grace_days)
+    credited = svc.ingestor().credit_after_consent(operator_id, body["rider_ref"], grace)
+    return {**granted, "credited_trips": credited}
 
 
 @blp.route("/consents", methods=["GET"])

@@ -33,6 +33,7 @@ _STATUS_BY_ERROR: list[tuple[type[errors.ServiceError], int]] = [
     (errors.InvalidScope, 400),
     (errors.UnsupportedGrantType, 400),
     (errors.InvalidRequest, 400),
+    (errors.PayloadTooLarge, 413),
     (errors.InvalidInput, 422),
     (errors.RateLimited, 429),
     (errors.Unavailable, 503),

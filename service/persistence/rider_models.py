@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -58,6 +59,9 @@ class Trip(Base):
         Index("uq_trips_operator_trip", "operator_id", "operator_trip_id", unique=True),
         Index("ix_trips_methodology", "methodology_id", "methodology_version", "ended_at"),
         Index("ix_trips_operator_parking", "operator_id", "parking_zone_id", "parking_category"),
+        Index("ix_trips_account_started", "account_id", "started_at"),
+        Index("ix_trips_operator_status", "operator_id", "status", "created_at"),
+        Index("ix_trips_operator_rider_ref", "operator_id", "rider_ref"),
         CheckConstraint("mode IN ('bike', 'ebike', 'metro', 'bus')", name="mode_known"),
     )
 
@@ -89,6 +93,29 @@ class Trip(Base):
     # The parking verdict's MDS category and zone, as columns for compliance reports.
     parking_category: Mapped[str | None] = mapped_column(String(12), nullable=True)
     parking_zone_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # What the operator sent, as a digest: the same trip_id with other content is a conflict.
+    content_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    vehicle_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    vehicle_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entry_station: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    exit_station: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    line_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # H3 cells of the ends (resolution TRIP_CELL_RESOLUTION): aggregates never re-read points.
+    start_cell: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    end_cell: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class RequestReplay(Base):
+    """The first answer to a request that carried an ``Idempotency-Key``, replayed for 24 h."""
+
+    __tablename__ = "request_replays"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body_digest: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 

@@ -124,17 +124,30 @@ def summary(db: Database, policy: LedgerPolicy, user_id: str) -> dict[str, Any]:
     }
 
 
-def encode_cursor(entry_id: int) -> str:
-    return base64.urlsafe_b64encode(str(entry_id).encode()).decode().rstrip("=")
+def encode_cursor(position: int | str) -> str:
+    """An opaque page cursor for a position (an entry id, or any text)."""
+    return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> int:
     try:
+        return int(decode_text_cursor(cursor))
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+
+
+def decode_text_cursor(cursor: str) -> str:
+    try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+        return base64.urlsafe_b64decode(padded.encode()).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput("the cursor is not one this service gave out",
-                           errors={"cursor": ["invalid"]}) from exc  # fmt: skip
+        raise invalid_cursor() from exc
+
+
+def invalid_cursor() -> InvalidInput:
+    return InvalidInput(
+        "the cursor is not one this service gave out", errors={"cursor": ["invalid"]}
+    )
 
 
 def entries_page(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -79,17 +79,28 @@ def judge_trip_end(
     trip.parking_zone_id = verdict.zone_id
     if verdict.allowed:
         return None
-    trip.parking["consequence"] = _offence(session, policy, rules, trip, verdict)
+    trip.parking["consequence"] = record_offence(session, policy, rules, trip, verdict)
     return verdict.reason if verdict.reason in WITHHOLDING_REASONS else None
 
 
-def _offence(
+class EndedTrip(Protocol):
+    """What an offence needs to know about the trip (a ``Trip`` row or an ingestion candidate)."""
+
+    uid: str
+    account_id: str | None
+    operator_id: str
+    ended_at: dt.datetime
+
+
+def record_offence(
     session: Session,
     policy: LedgerPolicy,
     rules: ParkingRules,
-    trip: Trip,
+    trip: EndedTrip,
     verdict: ParkingVerdict,
 ) -> dict[str, Any]:
+    """Record a bad parking; a reminder or, beyond the free offences in the window, a penalty
+    through the ledger. Returns the consequence as stored with the trip."""
     since = trip.ended_at - dt.timedelta(days=rules.window_days)
     earlier = 0
     if trip.account_id is not None:

@@ -1,0 +1,308 @@
+"""A batch of trips from decoding to answer: every readable trip ends credited, rejected (with
+reasons) or duplicate; every unreadable one is a failure with its index. Nothing is half-written:
+the batch's writes are one database transaction, retried whole on a lost race."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from geo.parking import ParkingVerdict
+from methodologies.context import MethodologyContext
+from service.geofence.catalog import ZoneCatalog
+from service.ingest import store
+from service.ingest.contract import (
+    MDS_DECODER,
+    TRIP_DECODER,
+    LatLng,
+    TripIn,
+    UnsupportedVehicle,
+    canonical,
+    from_mds,
+)
+from service.ingest.evaluate import BatchContext, Candidate, evaluate, trip_uid
+from service.ingest.plausibility import PlausibilityRules
+from service.ledger.ledger import Ledger
+from service.ledger.policy import LedgerPolicy
+from service.persistence.database import Database
+from service.persistence.rider_models import Trip
+from service.usecases.parking import ParkingRules
+
+WRITE_ATTEMPTS = 3
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemFailure:
+    index: int
+    trip_id: str | None
+    error: str
+    error_description: str
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "trip_id": self.trip_id, "error": self.error,
+                "error_description": self.error_description, "field": self.field}  # fmt: skip
+
+
+class _Envelope(msgspec.Struct):
+    trips: list[msgspec.Raw]
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+def decode_envelope(body: bytes) -> list[msgspec.Raw]:
+    """The raw items of ``{"trips": [...]}``; raises ``msgspec.ValidationError`` or
+    ``msgspec.DecodeError`` when the envelope itself is bad."""
+    return _ENVELOPE.decode(body).trips
+
+
+def decode_items(raws: Sequence[msgspec.Raw], *, mds: bool = False) -> list[TripIn | ItemFailure]:
+    """Each item decoded on its own, so one bad item fails alone, naming its field."""
+    items: list[TripIn | ItemFailure] = []
+    for index, raw in enumerate(raws):
+        try:
+            items.append(from_mds(MDS_DECODER.decode(raw)) if mds else TRIP_DECODER.decode(raw))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            message = str(exc)
+            items.append(ItemFailure(index, _trip_id_of(raw), "invalid_trip", message,
+                                     _field_of(message)))  # fmt: skip
+        except UnsupportedVehicle as exc:
+            items.append(ItemFailure(index, _trip_id_of(raw), "unsupported_vehicle", str(exc),
+                                     "vehicle_type"))  # fmt: skip
+    return items
+
+
+def _field_of(message: str) -> str | None:
+    """The failing field of a msgspec error as a dotted path (``start.lat``, ``trips[3]``)."""
+    at = _PATH.search(message)
+    path = at.group(1) if at else ""
+    missing = _MISSING.search(message)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or None
+
+
+def _trip_id_of(raw: msgspec.Raw) -> str | None:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    trip_id = value.get("trip_id") if isinstance(value, dict) else None
+    return trip_id if isinstance(trip_id, str) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingestor:
+    """Ingests batches for any operator with the deployment's rules."""
+
+    db: Database
+    policy: LedgerPolicy
+    methodologies: MethodologyContext
+    zones: ZoneCatalog
+    parking_rules: ParkingRules
+    rules: PlausibilityRules
+    cell_resolution: int
+
+    def ingest(
+        self,
+        operator_id: str,
+        items: Sequence[TripIn | ItemFailure],
+        now: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """The answer API.md gives: ``total``, ``success``, ``results``, ``failures``."""
+        now = now or dt.datetime.now(dt.UTC)
+        unread = [item for item in items if isinstance(item, ItemFailure)]
+        trips = [(i, t) for i, t in enumerate(items) if isinstance(t, TripIn)]
+        for attempt in range(WRITE_ATTEMPTS):
+            failures = list(unread)
+            candidates, echoes = self._distinct(operator_id, trips, failures)
+            try:
+                results = self._ingest_once(operator_id, candidates, failures, now)
+                break
+            except (IntegrityError, OperationalError):
+                # A concurrent request stored one of these trips first (or the database chose
+                # this transaction as a deadlock victim): nothing was written; judge again.
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+        for index, first in echoes:
+            if first in results:
+                results[index] = {**results[first], "status": "duplicate",
+                                  "original_status": results[first]["status"]}  # fmt: skip
+        failures.sort(key=lambda f: f.index)
+        return {
+            "total": len(items),
+            "success": len(results),
+            "results": [results[i] for i in sorted(results)],
+            "failures": [f.as_dict() for f in failures],
+        }
+
+    def _distinct(
+        self, operator_id: str, trips: list[tuple[int, TripIn]], failures: list[ItemFailure]
+    ) -> tuple[list[Candidate], list[tuple[int, int]]]:
+        """One candidate per trip_id; a repeat with the same content echoes the first, a
+        repeat with other content is a failure."""
+        first: dict[str, Candidate] = {}
+        echoes: list[tuple[int, int]] = []
+        for index, trip in trips:
+            digest = hashlib.sha256(canonical(trip)).hexdigest()
+            seen = first.get(trip.trip_id)
+            if seen is None:
+                first[trip.trip_id] = Candidate(
+                    index, trip, digest, trip_uid(operator_id, trip.trip_id)
+                )
+            elif seen.digest == digest:
+                echoes.append((index, seen.index))
+            else:
+                failures.append(_conflict(index, trip.trip_id, "earlier in this batch"))
+        return list(first.values()), echoes
+
+    def _ingest_once(
+        self,
+        operator_id: str,
+        candidates: list[Candidate],
+        failures: list[ItemFailure],
+        now: dt.datetime,
+    ) -> dict[int, dict[str, Any]]:
+        results: dict[int, dict[str, Any]] = {}
+        trips = [c.trip for c in candidates]
+        with self.db.reading() as session:
+            stored = store.stored_trips(session, operator_id, [t.trip_id for t in trips])
+            consents = store.consents_for(session, operator_id, [t.rider_ref for t in trips])
+            licence = store.licence_for(session, operator_id, trips)
+        fresh = self._answer_stored(candidates, stored, results, failures)
+        context = BatchContext(
+            operator_id=operator_id, now=now, rules=self.rules, methodologies=self.methodologies,
+            judge=self.zones.judge(), consents=consents, licence=licence,
+            cell_resolution=self.cell_resolution,
+        )  # fmt: skip
+        evaluate(fresh, context)
+        with self.db.transaction() as session:
+            accepted = [c for c in fresh if not c.reasons and c.account_id]
+            Ledger(session, self.policy).lock(c.account_id for c in accepted)  # type: ignore[misc]
+            raced = store.stored_trips(session, operator_id, [c.trip.trip_id for c in fresh])
+            fresh = self._answer_stored(fresh, raced, results, failures)
+            accepted = [c for c in fresh if not c.reasons and c.account_id]
+            store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
+                                  accepted, operator_id, now)  # fmt: skip
+            inserted = store.insert_new(
+                session, [store.trip_row(c, operator_id, now) for c in fresh]
+            )
+        for candidate in fresh:
+            answer = _result(candidate)
+            if candidate.uid not in inserted:  # stored meanwhile by a request without locks
+                answer = {**answer, "status": "duplicate", "original_status": answer["status"]}
+            results[candidate.index] = answer
+        return results
+
+    @staticmethod
+    def _answer_stored(
+        candidates: list[Candidate],
+        stored: dict[str, store.StoredTrip],
+        results: dict[int, dict[str, Any]],
+        failures: list[ItemFailure],
+    ) -> list[Candidate]:
+        """Answer the candidates already stored (duplicate, or a conflict when the content
+        differs); returns the others."""
+        fresh = []
+        for candidate in candidates:
+            found = stored.get(candidate.trip.trip_id)
+            if found is None:
+                fresh.append(candidate)
+            elif found.digest in (None, candidate.digest):
+                results[candidate.index] = {
+                    "trip_id": found.trip_id, "trip_uid": found.uid, "status": "duplicate",
+                    "original_status": found.status, "points": found.points,
+                    "co2_g": found.co2_g, "reasons": list(found.reasons),
+                }  # fmt: skip
+            else:
+                failures.append(_conflict(candidate.index, found.trip_id, "already stored"))
+        return fresh
+
+    def credit_after_consent(
+        self, operator_id: str, rider_ref: str, grace: dt.timedelta, now: dt.datetime | None = None
+    ) -> int:
+        """Credit the operator's trips of this rider that were rejected only for want of a
+        consent, if they arrived within ``grace``. Returns how many were credited."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.db.reading() as session:
+            consents = store.consents_for(session, operator_id, [rider_ref])
+        consent = consents.get(rider_ref)
+        if consent is None:
+            return 0
+        with self.db.transaction() as session:
+            Ledger(session, self.policy).lock([consent.account_id])
+            rows = session.scalars(
+                select(Trip)
+                .where(Trip.operator_id == operator_id, Trip.rider_ref == rider_ref,
+                       Trip.status == "rejected", Trip.created_at >= now - grace)
+                .order_by(Trip.started_at)
+            ).all()  # fmt: skip
+            waiting = [row for row in rows if list(row.reasons or []) == ["no_consent"]]
+            candidates = []
+            for row in waiting:
+                candidate = _candidate_of(row)
+                if row.mode in consent.scenarios:
+                    candidate.account_id = consent.account_id
+                    candidates.append((row, candidate))
+                else:
+                    row.reasons = ["scenario_not_consented"]
+            store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
+                                  [c for _, c in candidates], operator_id, now)  # fmt: skip
+            for row, candidate in candidates:
+                row.account_id = candidate.account_id
+                row.status = candidate.status
+                row.points = candidate.points
+                row.reasons = list(candidate.reasons)
+                if candidate.consequence is not None and row.parking is not None:
+                    row.parking = {**row.parking, "consequence": candidate.consequence}
+        return sum(1 for _, c in candidates if c.status == "credited")
+
+
+def _candidate_of(row: Trip) -> Candidate:
+    """A stored trip as a candidate again (for crediting it once its consent arrives)."""
+    trip = TripIn(
+        trip_id=row.operator_trip_id, mode=row.mode, rider_ref=row.rider_ref or "",  # type: ignore[arg-type]
+        start_time=store._utc(row.started_at), end_time=store._utc(row.ended_at),
+        start=None if row.start_lat is None else LatLng(row.start_lat, row.start_lng),  # type: ignore[arg-type]
+        end=None if row.end_lat is None else LatLng(row.end_lat, row.end_lng),  # type: ignore[arg-type]
+        distance_m=row.distance_m, vehicle_id=row.vehicle_id, vehicle_type=row.vehicle_type,
+    )  # fmt: skip
+    parking = None
+    if row.parking:
+        nearest = row.parking.get("nearest_allowed")
+        parking = ParkingVerdict(
+            row.parking["allowed"], row.parking["reason"], row.parking.get("zone_id"),
+            row.parking.get("zone_type"), row.parking["parking_category"],
+            (nearest["zone_id"], nearest["distance_m"]) if nearest else None,
+        )  # fmt: skip
+    candidate = Candidate(0, trip, row.content_digest or "", row.uid, co2_g=row.co2_g,
+                          receipt=row.receipt, parking=parking)  # fmt: skip
+    return candidate
+
+
+def _conflict(index: int, trip_id: str, where: str) -> ItemFailure:
+    return ItemFailure(index, trip_id, "conflict",
+                       f"trip_id {trip_id} was sent {where} with different content; "
+                       "a trip is never overwritten")  # fmt: skip
+
+
+def _result(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "trip_id": candidate.trip.trip_id,
+        "trip_uid": candidate.uid,
+        "status": candidate.status,
+        "points": candidate.points,
+        "co2_g": candidate.co2_g,
+        "reasons": list(candidate.reasons),
+    }

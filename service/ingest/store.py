@@ -1,0 +1,241 @@
+"""The database side of ingestion: what is read before a batch is judged, and the one write
+transaction that settles it.
+
+Exactly-once: a trip's uid follows from (operator, trip_id), trips are inserted with ON
+CONFLICT DO NOTHING, and a credit's id follows from the trip's uid. Accepted trips are settled
+under their riders' account locks (taken in sorted order), and under those locks the stored
+trips are looked at again, so two requests carrying the same trip credit it once: the later
+one finds it stored and answers ``duplicate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from geo.coords import lnglat_to_cell
+from service.ingest.contract import TripIn
+from service.ingest.evaluate import Candidate, Consent, Licence
+from service.ingest.plausibility import PlausibilityRules, Span, check_against
+from service.ledger.ledger import CreditRequest, Ledger
+from service.ledger.policy import LedgerPolicy
+from service.persistence.geo_models import LicenceCell
+from service.persistence.rider_models import Consent as ConsentRow
+from service.persistence.rider_models import Trip
+from service.usecases.parking import ParkingRules, record_offence
+
+TRIPS: Table = Trip.__table__  # type: ignore[assignment]
+# How far around a batch the rider's other trips are read for overlaps and teleports.
+NEIGHBOUR_HORIZON = dt.timedelta(hours=6)
+IN_LIST_CHUNK = 900
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredTrip:
+    uid: str
+    trip_id: str
+    digest: str | None
+    status: str
+    points: int
+    co2_g: int
+    reasons: list[str]
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), IN_LIST_CHUNK):
+        yield values[start : start + IN_LIST_CHUNK]
+
+
+def stored_trips(
+    session: Session, operator_id: str, trip_ids: Sequence[str]
+) -> dict[str, StoredTrip]:
+    """The operator's trips already stored, by trip_id."""
+    found: dict[str, StoredTrip] = {}
+    columns = (TRIPS.c.uid, TRIPS.c.operator_trip_id, TRIPS.c.content_digest, TRIPS.c.status,
+               TRIPS.c.points, TRIPS.c.co2_g, TRIPS.c.reasons)  # fmt: skip
+    for chunk in _chunks(sorted(set(trip_ids))):
+        rows = session.execute(
+            select(*columns).where(
+                TRIPS.c.operator_id == operator_id, TRIPS.c.operator_trip_id.in_(chunk)
+            )
+        )
+        for uid, trip_id, digest, status, points, co2_g, reasons in rows:
+            found[trip_id] = StoredTrip(uid, trip_id, digest, status, points, co2_g, reasons or [])
+    return found
+
+
+def consents_for(
+    session: Session, operator_id: str, rider_refs: Iterable[str]
+) -> dict[str, Consent]:
+    found: dict[str, Consent] = {}
+    for chunk in _chunks(sorted(set(rider_refs))):
+        rows = session.execute(
+            select(ConsentRow.rider_ref, ConsentRow.account_id, ConsentRow.scenarios).where(
+                ConsentRow.operator_id == operator_id, ConsentRow.rider_ref.in_(chunk)
+            )
+        )
+        for rider_ref, account_id, scenarios in rows:
+            found[rider_ref] = Consent(account_id, tuple(scenarios))
+    return found
+
+
+def licence_for(session: Session, operator_id: str, trips: Sequence[TripIn]) -> Licence | None:
+    """The operator's licence cells that the batch's trip ends fall in (None: no licence area,
+    so everywhere is licensed)."""
+    resolution = session.scalar(
+        select(LicenceCell.resolution).where(LicenceCell.operator_id == operator_id).limit(1)
+    )
+    if resolution is None:
+        return None
+    wanted = {
+        lnglat_to_cell(p.lng, p.lat, resolution)
+        for trip in trips
+        for p in (trip.start, trip.end)
+        if p is not None
+    }
+    cells: set[str] = set()
+    for chunk in _chunks(sorted(wanted)):
+        cells.update(
+            session.scalars(
+                select(LicenceCell.cell).where(
+                    LicenceCell.operator_id == operator_id, LicenceCell.cell.in_(chunk)
+                )
+            )
+        )
+    return Licence(resolution, frozenset(cells))
+
+
+def settle_accepted(
+    session: Session,
+    policy: LedgerPolicy,
+    rules: PlausibilityRules,
+    parking_rules: ParkingRules,
+    candidates: Sequence[Candidate],
+    operator_id: str,
+    now: dt.datetime,
+) -> None:
+    """Check each accepted candidate against its rider's other trips and credit those that
+    pass, in one set-based ledger write. The caller holds the riders' account locks."""
+    if not candidates:
+        return
+    accounts = sorted({c.account_id for c in candidates if c.account_id})
+    lo = min(c.trip.start_time for c in candidates) - NEIGHBOUR_HORIZON
+    hi = max(c.trip.end_time for c in candidates) + NEIGHBOUR_HORIZON
+    others = _neighbour_spans(session, accounts, lo, hi, {c.uid for c in candidates})
+    passed: list[Candidate] = []
+    for candidate in sorted(candidates, key=lambda c: (c.account_id, c.trip.start_time, c.uid)):
+        mine = others[candidate.account_id]
+        reasons = check_against(candidate.span, mine, rules)
+        if reasons:
+            candidate.reasons.extend(reasons)
+            candidate.status = "rejected"
+            continue
+        mine.append(candidate.span)
+        passed.append(candidate)
+    passed.sort(key=lambda c: (c.trip.end_time, c.uid))
+    requests = [
+        CreditRequest(
+            account_id=c.account_id,  # type: ignore[arg-type]
+            purpose="trip", ref=c.uid,
+            points=0 if c.withheld else policy.points_for(c.co2_g),
+            occurred_at=c.trip.end_time, trip_uid=c.uid,
+            details={"co2_g": c.co2_g, "mode": c.trip.mode,
+                     "methodology": (c.receipt or {}).get("methodology")},
+        )
+        for c in passed
+    ]  # fmt: skip
+    outcomes = Ledger(session, policy).credit_many(requests, now)
+    for candidate, outcome in zip(passed, outcomes, strict=True):
+        candidate.status = "credited"
+        candidate.points = outcome.points
+        for reason in (candidate.withheld, "daily_cap_reached" if outcome.capped else None):
+            if reason and reason not in candidate.reasons:
+                candidate.reasons.append(reason)
+        verdict = candidate.parking
+        if verdict is not None and not verdict.allowed:
+            offence = _OffenceTrip(candidate.uid, candidate.account_id, operator_id,
+                                   candidate.trip.end_time)  # fmt: skip
+            candidate.consequence = record_offence(session, policy, parking_rules, offence, verdict)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OffenceTrip:
+    uid: str
+    account_id: str | None
+    operator_id: str
+    ended_at: dt.datetime
+
+
+def _neighbour_spans(
+    session: Session, accounts: list[str], lo: dt.datetime, hi: dt.datetime, exclude: set[str]
+) -> dict[str | None, list[Span]]:
+    """The riders' credited trips (any operator) around the batch's time range."""
+    spans: dict[str | None, list[Span]] = defaultdict(list)
+    for chunk in _chunks(accounts):
+        rows = session.execute(
+            select(TRIPS.c.uid, TRIPS.c.account_id, TRIPS.c.started_at, TRIPS.c.ended_at,
+                   TRIPS.c.start_lng, TRIPS.c.start_lat, TRIPS.c.end_lng, TRIPS.c.end_lat)
+            .where(TRIPS.c.account_id.in_(chunk), TRIPS.c.status == "credited",
+                   TRIPS.c.started_at < hi, TRIPS.c.ended_at > lo)
+        )  # fmt: skip
+        for uid, account, started, ended, slng, slat, elng, elat in rows:
+            if uid in exclude:
+                continue
+            start = None if slng is None else (slng, slat)
+            end = None if elng is None else (elng, elat)
+            spans[account].append(Span(_utc(started), _utc(ended), start, end))
+    return spans
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def trip_row(candidate: Candidate, operator_id: str, now: dt.datetime) -> dict[str, Any]:
+    trip = candidate.trip
+    methodology = (candidate.receipt or {}).get("methodology") or {}
+    verdict = candidate.parking
+    parking = None
+    if verdict is not None:
+        parking = verdict.as_dict()
+        if candidate.consequence is not None:
+            parking["consequence"] = candidate.consequence
+    return {
+        "uid": candidate.uid, "operator_id": operator_id, "operator_trip_id": trip.trip_id,
+        "account_id": candidate.account_id, "rider_ref": trip.rider_ref, "mode": trip.mode,
+        "started_at": trip.start_time.astimezone(dt.UTC),
+        "ended_at": trip.end_time.astimezone(dt.UTC),
+        "start_lat": trip.start.lat if trip.start else None,
+        "start_lng": trip.start.lng if trip.start else None,
+        "end_lat": trip.end.lat if trip.end else None,
+        "end_lng": trip.end.lng if trip.end else None,
+        "distance_m": trip.distance_m, "status": candidate.status,
+        "reasons": list(candidate.reasons), "co2_g": candidate.co2_g, "points": candidate.points,
+        "pollutants_mg": candidate.pollutants_mg, "receipt": candidate.receipt,
+        "methodology_id": methodology.get("id"), "methodology_version": methodology.get("version"),
+        "parking": parking,
+        "parking_category": verdict.parking_category if verdict else None,
+        "parking_zone_id": verdict.zone_id if verdict else None,
+        "created_at": now, "content_digest": candidate.digest, "vehicle_id": trip.vehicle_id,
+        "vehicle_type": trip.vehicle_type, "entry_station": trip.entry_station,
+        "exit_station": trip.exit_station, "line_id": trip.line_id,
+        "start_cell": candidate.start_cell, "end_cell": candidate.end_cell,
+    }  # fmt: skip
+
+
+def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert trips that are not stored yet; returns the uids this call inserted."""
+    if not rows:
+        return set()
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(TRIPS).on_conflict_do_nothing().returning(TRIPS.c.uid)
+    session.flush()
+    result = session.connection().execute(statement, sorted(rows, key=lambda r: r["uid"]))
+    return set(result.scalars())

@@ -1,0 +1,301 @@
+"""Operator trip ingestion through the API, on SQLite and PostgreSQL.
+
+Figures are the published ones (METHODOLOGIES.md): Shanghai cycling, 98 g/km, so a 2.35 km ride
+reduces 230.3 g, credited as 230 g and 230 points (1,000 points per kg).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+
+from service.auth.clients import create_client
+from service.ledger.ledger import Ledger
+from service.usecases import consents, ledger_ops
+from tests.factories import open_rider
+from tests.geo_fixtures import CITY_ZONES, FAR_AWAY, IN_CORRAL, IN_PLAZA, STREET, feature, square
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+SW_CORNER = (31.2105, 121.4505)  # inside the service area, near its south-west corner
+NE_CORNER = (31.2495, 121.4995)  # inside it, near the north-east corner (6.3 km away)
+SW_NORTH = (31.2200, 121.4505)  # 1 km north of SW_CORNER
+NE_SOUTH = (31.2400, 121.4995)  # 1 km south of NE_CORNER
+
+
+@pytest.fixture
+def svc(app):
+    return app.extensions["greenpoints"]
+
+
+def _operator(svc, scopes=("trips:write",)):
+    client = create_client(svc.db, kind="operator", name="an operator")
+    token = svc.tokens.issue_access_token(client_id=client.client_id, kind="operator",
+                                          scopes=scopes)  # fmt: skip
+    return client.client_id, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def city(svc, client):
+    _, admin = _admin(svc)
+    answer = client.post("/v1/fences", headers=admin, json=CITY_ZONES)
+    assert answer.status_code == 201, answer.get_json()
+
+
+def _admin(svc):
+    client = create_client(svc.db, kind="admin", name="admin")
+    token = svc.tokens.issue_access_token(client_id=client.client_id, kind="admin",
+                                          scopes=("admin",))  # fmt: skip
+    return client.client_id, {"Authorization": f"Bearer {token}"}
+
+
+def _linked_rider(svc, operator_id, rider_ref=None, scenarios=("bike", "ebike", "metro", "bus")):
+    user_id, account_id = open_rider(svc)
+    rider_ref = rider_ref or f"ref-{uuid.uuid4().hex[:8]}"
+    consents.grant(svc.db, user_id, operator_id, rider_ref=rider_ref, scenarios=scenarios)
+    return rider_ref, account_id
+
+
+def _trip(rider_ref, *, start=STREET, end=IN_CORRAL, minutes=12, ended=NOW - dt.timedelta(hours=3),
+          distance_m=2350, **extra):  # fmt: skip
+    return {
+        "trip_id": extra.pop("trip_id", f"t-{uuid.uuid4().hex[:10]}"),
+        "mode": "bike",
+        "rider_ref": rider_ref,
+        "vehicle_id": "B-220114",
+        "start_time": (ended - dt.timedelta(minutes=minutes)).isoformat(),
+        "end_time": ended.isoformat(),
+        "start": {"lat": start[0], "lng": start[1]},
+        "end": {"lat": end[0], "lng": end[1]},
+        "distance_m": distance_m,
+        **extra,
+    }
+
+
+def _post(client, headers, trips, **extra_headers):
+    answer = client.post("/v1/trips", headers={**headers, **extra_headers}, json={"trips": trips})
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["success"] + len(body["failures"]) == body["total"] == len(trips)
+    return body
+
+
+def test_a_good_trip_is_credited_with_its_receipt_and_parking_verdict(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, operator_id)
+    trip = _trip(rider_ref)
+    [result] = _post(client, headers, [trip])["results"]
+    assert result["status"] == "credited", result
+    assert (result["co2_g"], result["points"], result["reasons"]) == (230, 230, [])
+    seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
+    assert seen["receipt"]["formula"].endswith("= 230.3 g")
+    assert seen["parking"]["parking_category"] == "corral"
+    assert seen["start_cell"] and seen["end_cell"]
+    assert _pending(svc, account_id) == 230
+
+
+def test_bad_items_fail_alone_and_the_rest_are_credited(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, operator_id)
+    trips = [_trip(rider_ref, ended=NOW - dt.timedelta(hours=20 - i)) for i in range(16)]
+    trips.append({**_trip(rider_ref), "start": {"lat": 95, "lng": 121.4}})  # malformed
+    trips.append({k: v for k, v in _trip(rider_ref).items() if k != "trip_id"})  # malformed
+    trips.append(_trip(rider_ref, minutes=2, distance_m=2350, ended=NOW - dt.timedelta(minutes=30)))
+    trips.append(_trip(rider_ref, minutes=12, ended=NOW + dt.timedelta(days=2)))
+    body = _post(client, headers, trips)
+    assert [(f["index"], f["field"]) for f in body["failures"]] == [
+        (16, "start.lat"),
+        (17, "trip_id"),
+    ]
+    assert body["failures"][0]["trip_id"] == trips[16]["trip_id"]
+    by_status = {}
+    for result in body["results"]:
+        by_status.setdefault(result["status"], []).append(result)
+    assert len(by_status["credited"]) == 16
+    reasons = [r["reasons"] for r in by_status["rejected"]]
+    assert ["implausible_speed"] in reasons and any("in_future" in r for r in reasons)
+    assert _pending(svc, account_id) == 16 * 230
+
+
+def test_each_kind_of_bad_trip_is_rejected_with_its_own_reason(svc, client, city):
+    _, admin = _admin(svc)
+    tunnel = feature(square(121.4850, 31.2350, 121.4870, 31.2450), zone_id="tunnel",
+                     zone_type="no_ride")  # fmt: skip
+    assert client.post("/v1/fences", headers=admin, json=tunnel).status_code == 201
+    first_id, first = _operator(svc)
+    other_id, other = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, first_id)
+    user = account_user(svc, account_id)
+    consents.grant(svc.db, user, other_id, rider_ref="same-rider-at-other", scenarios=["bike"])
+    base = NOW - dt.timedelta(hours=5)
+    credited = _trip(rider_ref, ended=base, start=SW_NORTH, end=SW_CORNER, distance_m=1500)
+    expected = {
+        "no_consent": (first, _trip("nobody-linked-this-ref", ended=base - dt.timedelta(hours=2))),
+        "no_ride_zone": (first, _trip(rider_ref, ended=base - dt.timedelta(hours=1),
+                                      route=[{"lat": 31.2400, "lng": 121.4800},
+                                             {"lat": 31.2400, "lng": 121.4900}])),
+        "implausible_speed": (first, _trip(rider_ref, ended=base + dt.timedelta(hours=2),
+                                           minutes=3)),
+        "overlapping_trip": (other, _trip("same-rider-at-other",
+                                          ended=base + dt.timedelta(minutes=4))),
+        "teleport": (other, _trip("same-rider-at-other", start=NE_CORNER, end=NE_SOUTH,
+                                  distance_m=1500, minutes=12,
+                                  ended=base + dt.timedelta(minutes=14))),
+    }  # fmt: skip
+    assert _post(client, first, [credited])["results"][0]["status"] == "credited"
+    for reason, (headers, trip) in expected.items():
+        [result] = _post(client, headers, [trip])["results"]
+        assert result["status"] == "rejected", (reason, result)
+        assert reason in result["reasons"], (reason, result)
+        seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
+        assert reason in seen["reasons"]
+    listed = client.get("/v1/trips?status=rejected", headers=other).get_json()["trips"]
+    assert {t["trip_id"] for t in listed} == {
+        expected["overlapping_trip"][1]["trip_id"],
+        expected["teleport"][1]["trip_id"],
+    }
+    assert all(t["status"] == "rejected" for t in listed)
+
+
+def _pending(svc, account_id):
+    with svc.db.transaction() as session:
+        return Ledger(session, svc.policy).balances(account_id).pending
+
+
+def account_user(svc, account_id):
+    from sqlalchemy import select
+
+    from service.persistence.rider_models import Rider
+
+    with svc.db.reading() as session:
+        return session.scalar(select(Rider.user_id).where(Rider.account_id == account_id))
+
+
+def test_a_trip_is_stored_once_and_never_overwritten(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, operator_id)
+    trip = _trip(rider_ref)
+    first = _post(client, headers, [trip, trip])
+    assert [r["status"] for r in first["results"]] == ["credited", "duplicate"]
+    again = _post(client, headers, [trip])["results"][0]
+    assert (again["status"], again["original_status"], again["points"]) == (
+        "duplicate",
+        "credited",
+        230,
+    )
+    changed = _post(client, headers, [{**trip, "distance_m": 2400}])
+    assert changed["failures"][0]["error"] == "conflict"
+    assert _pending(svc, account_id) == 230
+    seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
+    assert seen["co2_g"] == 230
+
+
+def test_an_idempotency_key_replays_the_first_answer(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, _ = _linked_rider(svc, operator_id)
+    trips = [_trip(rider_ref)]
+    first = client.post("/v1/trips", headers={**headers, "Idempotency-Key": "k1"},
+                        json={"trips": trips})  # fmt: skip
+    replayed = client.post("/v1/trips", headers={**headers, "Idempotency-Key": "k1"},
+                           json={"trips": trips})  # fmt: skip
+    assert replayed.get_json() == first.get_json()
+    assert replayed.get_json()["results"][0]["status"] == "credited"
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    other = client.post("/v1/trips", headers={**headers, "Idempotency-Key": "k1"},
+                        json={"trips": [_trip(rider_ref)]})  # fmt: skip
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["errors"]
+
+
+def test_limits_answer_413_and_429_as_problems(make_app):
+    app = make_app(ingest_requests_per_minute=2)
+    svc = app.extensions["greenpoints"]
+    client = app.test_client()
+    _, headers = _operator(svc)
+    too_many = client.post("/v1/trips", headers=headers, json={"trips": [{}] * 1001})
+    assert too_many.status_code == 413
+    assert too_many.mimetype == "application/problem+json"
+    assert "1000" in too_many.get_json()["detail"]
+    client.post("/v1/trips", headers=headers, json={"trips": []})
+    limited = client.post("/v1/trips", headers=headers, json={"trips": []})
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    bad = make_app().test_client().post("/v1/trips", headers=headers, data=b"[1, 2]",
+                                       content_type="application/json")  # fmt: skip
+    assert bad.status_code == 422 and "trips" in bad.get_json()["errors"]
+
+
+def test_a_trip_waiting_for_consent_is_credited_when_it_arrives(svc, client, city):
+    operator_id, headers = _operator(svc)
+    user_id, account_id = open_rider(svc)
+    trip = _trip("late-linker")
+    [result] = _post(client, headers, [trip])["results"]
+    assert (result["status"], result["reasons"]) == ("rejected", ["no_consent"])
+    rider = {"Authorization": f"Bearer {svc.tokens.mint_rider_token(user_id)}"}
+    granted = client.put(f"/v1/me/consents/{operator_id}", headers=rider,
+                         json={"rider_ref": "late-linker", "scenarios": ["bike"]})  # fmt: skip
+    assert granted.status_code == 200, granted.get_json()
+    assert granted.get_json()["credited_trips"] == 1
+    seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
+    assert (seen["status"], seen["points"], seen["reasons"]) == ("credited", 230, [])
+    assert _pending(svc, account_id) == 230
+
+
+def test_mds_trips_are_ingested_the_same_way(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, _ = _linked_rider(svc, operator_id)
+    ended = NOW - dt.timedelta(hours=2)
+    mds = {
+        "provider_id": str(uuid.uuid4()), "device_id": str(uuid.uuid4()),
+        "trip_id": str(uuid.uuid4()), "vehicle_type": "bicycle",
+        "start_time": int((ended - dt.timedelta(minutes=12)).timestamp() * 1000),
+        "end_time": int(ended.timestamp() * 1000),
+        "start_location": {"lat": STREET[0], "lng": STREET[1]},
+        "end_location": {"lat": IN_CORRAL[0], "lng": IN_CORRAL[1]},
+        "distance": 2350, "duration": 720, "rider_ref": rider_ref,
+    }  # fmt: skip
+    car = {**mds, "trip_id": str(uuid.uuid4()), "vehicle_type": "car"}
+    answer = client.post("/v1/mds/trips", headers=headers, json={"trips": [mds, car]}).get_json()
+    assert answer["results"][0]["status"] == "credited" and answer["results"][0]["points"] == 230
+    assert answer["failures"][0]["error"] == "unsupported_vehicle"
+
+
+def test_no_parking_and_outside_the_service_area(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, _ = _linked_rider(svc, operator_id)
+    plaza = _trip(rider_ref, end=IN_PLAZA, distance_m=1800, ended=NOW - dt.timedelta(hours=8))
+    away = _trip(rider_ref, end=FAR_AWAY, distance_m=4500, ended=NOW - dt.timedelta(hours=6),
+                 minutes=20)  # fmt: skip
+    results = _post(client, headers, [plaza, away])["results"]
+    assert (results[0]["status"], results[0]["points"]) == ("credited", 0)
+    assert "no_parking_zone" in results[0]["reasons"]
+    assert results[1]["status"] == "rejected" and "outside_service_area" in results[1]["reasons"]
+
+
+def test_concurrent_copies_of_one_batch_credit_each_trip_once(svc, app, city):
+    operator_id, headers = _operator(svc)
+    riders = [_linked_rider(svc, operator_id) for _ in range(20)]
+    trips = [
+        _trip(riders[i % 20][0], ended=NOW - dt.timedelta(hours=1 + i // 20)) for i in range(200)
+    ]
+    statuses: list[int] = []
+    credited: list[int] = []
+
+    def submit():
+        answer = app.test_client().post("/v1/trips", headers=headers, json={"trips": trips})
+        statuses.append(answer.status_code)
+        if answer.status_code == 200:
+            credited.append(sum(r["status"] == "credited" for r in answer.get_json()["results"]))
+
+    threads = [threading.Thread(target=submit) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert statuses == [200] * 64
+    assert sum(credited) == 200
+    for _, account_id in riders:
+        assert _pending(svc, account_id) == 10 * 230
+    assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
