@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from geo.coords import lnglat_to_cell
@@ -26,6 +25,7 @@ from service.ingest.evaluate import Candidate, Consent, Licence
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
 from service.ledger.ledger import CreditRequest, Ledger
 from service.ledger.policy import LedgerPolicy
+from service.persistence import bulk
 from service.persistence.geo_models import LicenceCell
 from service.persistence.rider_models import Consent as ConsentRow
 from service.persistence.rider_models import Trip
@@ -63,7 +63,8 @@ def stored_trips(
     for chunk in _chunks(sorted(set(trip_ids))):
         rows = session.execute(
             select(*columns).where(
-                TRIPS.c.operator_id == operator_id, TRIPS.c.operator_trip_id.in_(chunk)
+                TRIPS.c.operator_id == operator_id,
+                bulk.one_of(session, TRIPS.c.operator_trip_id, chunk),
             )
         )
         for uid, trip_id, digest, status, points, co2_g, reasons in rows:
@@ -78,7 +79,8 @@ def consents_for(
     for chunk in _chunks(sorted(set(rider_refs))):
         rows = session.execute(
             select(ConsentRow.rider_ref, ConsentRow.account_id, ConsentRow.scenarios).where(
-                ConsentRow.operator_id == operator_id, ConsentRow.rider_ref.in_(chunk)
+                ConsentRow.operator_id == operator_id,
+                bulk.one_of(session, ConsentRow.rider_ref, chunk),
             )
         )
         for rider_ref, account_id, scenarios in rows:
@@ -105,7 +107,8 @@ def licence_for(session: Session, operator_id: str, trips: Sequence[TripIn]) -> 
         cells.update(
             session.scalars(
                 select(LicenceCell.cell).where(
-                    LicenceCell.operator_id == operator_id, LicenceCell.cell.in_(chunk)
+                    LicenceCell.operator_id == operator_id,
+                    bulk.one_of(session, LicenceCell.cell, chunk),
                 )
             )
         )
@@ -182,7 +185,7 @@ def _neighbour_spans(
         rows = session.execute(
             select(TRIPS.c.uid, TRIPS.c.account_id, TRIPS.c.started_at, TRIPS.c.ended_at,
                    TRIPS.c.start_lng, TRIPS.c.start_lat, TRIPS.c.end_lng, TRIPS.c.end_lat)
-            .where(TRIPS.c.account_id.in_(chunk), TRIPS.c.status == "credited",
+            .where(bulk.one_of(session, TRIPS.c.account_id, chunk), TRIPS.c.status == "credited",
                    TRIPS.c.started_at < hi, TRIPS.c.ended_at > lo)
         )  # fmt: skip
         for uid, account, started, ended, slng, slat, elng, elat in rows:
@@ -232,10 +235,4 @@ def trip_row(candidate: Candidate, operator_id: str, now: dt.datetime) -> dict[s
 
 def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert trips that are not stored yet; returns the uids this call inserted."""
-    if not rows:
-        return set()
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(TRIPS).on_conflict_do_nothing().returning(TRIPS.c.uid)
-    session.flush()
-    result = session.connection().execute(statement, sorted(rows, key=lambda r: r["uid"]))
-    return set(result.scalars())
+    return bulk.insert_missing(session, TRIPS, rows, "uid")

@@ -15,19 +15,21 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, insert, literal, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ledger import postings as P
 from service.ledger.policy import LedgerPolicy
+from service.persistence import bulk
 from service.persistence.ledger_models import Account, DailyCredit, LedgerEntry, LedgerTransaction
 
 MATURE_BATCH = 500
 # The tables themselves, for multi-row statements (the ORM would update row by row).
 _ACCOUNTS = Account.__table__
 _DAILY = DailyCredit.__table__
+_TRANSACTIONS = LedgerTransaction.__table__
+_ENTRIES = LedgerEntry.__table__
 
 
 class Balances(NamedTuple):
@@ -73,12 +75,6 @@ class Ledger:
         self.session = session
         self.policy = policy
 
-    @property
-    def _core(self) -> Connection:
-        """The session's connection, for multi-row statements that need no ORM objects (the
-        caller flushes first)."""
-        return self.session.connection()
-
     # -- accounts -----------------------------------------------------------------------------
 
     def open_personal_account(self, account_id: str, now: dt.datetime) -> None:
@@ -94,7 +90,7 @@ class Ledger:
             return {}
         rows = self.session.scalars(
             select(Account)
-            .where(Account.id.in_(ids))
+            .where(bulk.one_of(self.session, Account.id, ids))
             .order_by(Account.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -212,7 +208,7 @@ class Ledger:
         done: dict[str, dict] = dict(
             self.session.execute(  # type: ignore[arg-type]
                 select(LedgerTransaction.id, LedgerTransaction.details).where(
-                    LedgerTransaction.id.in_(set(ids))
+                    bulk.one_of(self.session, LedgerTransaction.id, sorted(set(ids)))
                 )
             ).all()
         )
@@ -256,49 +252,22 @@ class Ledger:
                 )
             done[transaction_id] = details
             outcomes.append(_outcome(transaction_id, details, duplicate=False))
-        self.session.flush()
-        self._write_day_totals(
-            {k: v for k, v in totals.items() if k not in before and v},
-            {k: v for k, v in totals.items() if k in before and v != before[k]},
-        )
-        if transactions:
-            self._core.execute(insert(LedgerTransaction), transactions)
-        if entries:
-            self._core.execute(insert(LedgerEntry), entries)
-        if pending_delta:
-            self._core.execute(
-                update(Account)
-                .where(Account.id == bindparam("account"))
-                .values(pending=Account.pending + bindparam("delta")),
-                [{"account": a, "delta": d} for a, d in sorted(pending_delta.items())],
-            )
+        changed = {k: v for k, v in totals.items() if v != before.get(k, 0)}
+        bulk.put_totals(self.session, _DAILY, ("account_id", "day"), "points", changed,
+                        ("text", "date"))  # fmt: skip
+        bulk.insert_rows(self.session, _TRANSACTIONS, transactions)
+        bulk.insert_rows(self.session, _ENTRIES, entries)
+        bulk.add_to(self.session, _ACCOUNTS, "id", "pending", pending_delta)
         return outcomes
 
     def _day_totals(self, accounts: set[str], days: set[dt.date]) -> dict[tuple[str, dt.date], int]:
         rows = self.session.execute(
             select(DailyCredit.account_id, DailyCredit.day, DailyCredit.points).where(
-                DailyCredit.account_id.in_(accounts), DailyCredit.day.in_(days)
+                bulk.one_of(self.session, DailyCredit.account_id, sorted(accounts)),
+                DailyCredit.day.in_(days),
             )
         )
         return {(account, day): points for account, day, points in rows}
-
-    def _write_day_totals(
-        self, new: dict[tuple[str, dt.date], int], changed: dict[tuple[str, dt.date], int]
-    ) -> None:
-        if new:
-            self.session.execute(
-                insert(DailyCredit),
-                [{"account_id": a, "day": d, "points": p} for (a, d), p in sorted(new.items())],
-            )
-        if changed:
-            self._core.execute(
-                update(_DAILY)
-                .where(
-                    _DAILY.c.account_id == bindparam("account"), _DAILY.c.day == bindparam("on_day")
-                )
-                .values(points=bindparam("total")),
-                [{"account": a, "on_day": d, "total": p} for (a, d), p in sorted(changed.items())],
-            )
 
     def debit(
         self,
