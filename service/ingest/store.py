@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.coords import lnglat_to_cell
 from service.ingest.contract import TripIn
-from service.ingest.evaluate import Candidate, Consent, Licence
+from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
 from service.ledger.ledger import CreditRequest, Ledger
 from service.ledger.policy import LedgerPolicy
@@ -56,17 +56,14 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def stored_trips(
     session: Session, operator_id: str, trip_ids: Sequence[str]
 ) -> dict[str, StoredTrip]:
-    """The operator's trips already stored, by trip_id."""
+    """The operator's trips already stored, by trip_id (looked up by their derived uids: the
+    primary key, so the cost does not grow with the trips stored)."""
     found: dict[str, StoredTrip] = {}
     columns = (TRIPS.c.uid, TRIPS.c.operator_trip_id, TRIPS.c.content_digest, TRIPS.c.status,
                TRIPS.c.points, TRIPS.c.co2_g, TRIPS.c.reasons)  # fmt: skip
-    for chunk in _chunks(sorted(set(trip_ids))):
-        rows = session.execute(
-            select(*columns).where(
-                TRIPS.c.operator_id == operator_id,
-                bulk.one_of(session, TRIPS.c.operator_trip_id, chunk),
-            )
-        )
+    uids = sorted({trip_uid(operator_id, trip_id) for trip_id in trip_ids})
+    for chunk in _chunks(uids):
+        rows = session.execute(select(*columns).where(bulk.one_of(session, TRIPS.c.uid, chunk)))
         for uid, trip_id, digest, status, points, co2_g, reasons in rows:
             found[trip_id] = StoredTrip(uid, trip_id, digest, status, points, co2_g, reasons or [])
     return found

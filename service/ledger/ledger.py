@@ -83,23 +83,24 @@ class Ledger:
         )
         self.session.flush()
 
-    def lock(self, account_ids: Iterable[str]) -> dict[str, Account]:
-        """Lock personal accounts in sorted order (no deadlocks between concurrent batches)."""
+    def lock(self, account_ids: Iterable[str]) -> None:
+        """Lock personal accounts in sorted order (no deadlocks between concurrent batches).
+        Only ids are read: a batch may lock a thousand accounts."""
         ids = sorted(set(account_ids))
         if not ids:
-            return {}
-        rows = self.session.scalars(
-            select(Account)
-            .where(bulk.one_of(self.session, Account.id, ids))
-            .order_by(Account.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).all()
-        found = {row.id: row for row in rows}
+            return
+        self.session.flush()
+        found = set(
+            self.session.connection().scalars(
+                select(_ACCOUNTS.c.id)
+                .where(bulk.one_of(self.session, _ACCOUNTS.c.id, ids))
+                .order_by(_ACCOUNTS.c.id)
+                .with_for_update()
+            )
+        )
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFound(f"no account {missing[0]}")
-        return found
 
     def balances(self, account_id: str) -> Balances:
         row = self.session.get(Account, account_id, populate_existing=True)
@@ -402,7 +403,9 @@ class Ledger:
 
     def hold(self, account_id: str, ref: str, points: int, now: dt.datetime) -> None:
         """Reserve points for redemption ``ref``; refuses if available would go below zero."""
-        account = self.lock([account_id])[account_id]
+        self.lock([account_id])
+        account = self.session.get(Account, account_id, populate_existing=True)
+        assert account is not None
         if self._exists(f"hold:{ref}") is not None:
             raise Conflict(f"redemption {ref} already holds points")
         if (account.available or 0) < points:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from psycopg import sql
+from psycopg.errors import UniqueViolation
 from sqlalchemy import ColumnElement, Table, any_, bindparam, insert, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -62,7 +63,12 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 def insert_missing(
     session: Session, table: Table, rows: Sequence[Mapping[str, Any]], key: str
 ) -> set[Any]:
-    """Insert the rows whose keys are not taken yet (in key order); returns the keys inserted."""
+    """Insert the rows whose keys are not taken yet (in key order); returns the keys inserted.
+
+    On PostgreSQL the rows are copied straight in under a savepoint, the common case when the
+    caller has looked for them already; only if one was stored meanwhile (a unique violation)
+    are they copied into a staging table and inserted from there with ON CONFLICT DO NOTHING.
+    """
     if not rows:
         return set()
     ordered = sorted(rows, key=lambda r: r[key])
@@ -71,28 +77,38 @@ def insert_missing(
         session.flush()
         statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c[key])
         return set(session.connection().execute(statement, ordered).scalars())
-    stage = f"staged_{table.name}"
     with _cursor(session) as cursor:
-        cursor.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
-            ).format(sql.Identifier(stage), sql.Identifier(table.name))
+        try:
+            with cursor.connection.transaction():
+                _copy(cursor, table.name, columns, ordered)
+            return {row[key] for row in ordered}
+        except UniqueViolation:
+            return _insert_staged(cursor, table, columns, ordered, key)
+
+
+def _insert_staged(
+    cursor: Any, table: Table, columns: list[str], rows: Sequence[Mapping[str, Any]], key: str
+) -> set[Any]:
+    stage = f"staged_{table.name}"
+    cursor.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(sql.Identifier(stage), sql.Identifier(table.name))
+    )
+    cursor.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+    _copy(cursor, stage, columns, rows)
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} ORDER BY {key} "
+            "ON CONFLICT DO NOTHING RETURNING {key}"
+        ).format(
+            table=sql.Identifier(table.name),
+            names=_names(columns),
+            stage=sql.Identifier(stage),
+            key=sql.Identifier(key),
         )
-        cursor.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-        _copy(cursor, stage, columns, ordered)
-        cursor.execute(
-            sql.SQL(
-                "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} ORDER BY {key} "
-                "ON CONFLICT DO NOTHING RETURNING {key}"
-            ).format(
-                table=sql.Identifier(table.name),
-                names=_names(columns),
-                stage=sql.Identifier(stage),
-                key=sql.Identifier(key),
-            )
-        )
-        return {row[0] for row in cursor.fetchall()}
+    )
+    return {row[0] for row in cursor.fetchall()}
 
 
 def add_to(

@@ -11,9 +11,13 @@ import threading
 import uuid
 
 import pytest
+from sqlalchemy import func, select
 
 from service.auth.clients import create_client
 from service.ledger.ledger import Ledger
+from service.persistence import bulk
+from service.persistence.models import ApiClient
+from service.persistence.rider_models import Rider
 from service.usecases import consents, ledger_ops
 from tests.factories import open_rider
 from tests.geo_fixtures import CITY_ZONES, FAR_AWAY, IN_CORRAL, IN_PLAZA, STREET, feature, square
@@ -165,10 +169,6 @@ def _pending(svc, account_id):
 
 
 def account_user(svc, account_id):
-    from sqlalchemy import select
-
-    from service.persistence.rider_models import Rider
-
     with svc.db.reading() as session:
         return session.scalar(select(Rider.user_id).where(Rider.account_id == account_id))
 
@@ -299,3 +299,55 @@ def test_concurrent_copies_of_one_batch_credit_each_trip_once(svc, app, city):
     for _, account_id in riders:
         assert _pending(svc, account_id) == 10 * 230
     assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
+
+
+def test_rows_already_stored_are_skipped_not_duplicated(svc):
+    table = ApiClient.__table__
+    now = dt.datetime.now(dt.UTC)
+
+    def row(client_id):
+        return {"client_id": client_id, "name": client_id, "kind": "operator",
+                "secret_hash": "x" * 64, "scopes": "trips:write", "created_at": now,
+                "revoked_at": None}  # fmt: skip
+
+    with svc.db.transaction() as session:
+        assert bulk.insert_missing(session, table, [row("a"), row("b")], "client_id") == {"a", "b"}
+    with svc.db.transaction() as session:
+        added = bulk.insert_missing(session, table, [row("b"), row("c"), row("a")], "client_id")
+    assert added == {"c"}
+    with svc.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(table)) == 3
+
+
+def test_concurrent_copies_of_rejected_trips_store_each_once(svc, app, city):
+    _, headers = _operator(svc)
+    trips = [_trip(f"unlinked-{i}") for i in range(100)]
+    answers = []
+
+    def submit():
+        answers.append(app.test_client().post("/v1/trips", headers=headers, json={"trips": trips}))
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [a.status_code for a in answers] == [200] * 8
+    first_answers = [
+        r for a in answers for r in a.get_json()["results"] if r["status"] == "rejected"
+    ]
+    assert sorted(r["trip_id"] for r in first_answers) == sorted(t["trip_id"] for t in trips)
+    listed = client_pages(app, headers)
+    assert sorted(listed) == sorted(t["trip_id"] for t in trips)
+
+
+def client_pages(app, headers):
+    seen, cursor = [], None
+    for _ in range(10):
+        query = "/v1/trips?status=rejected&limit=30" + (f"&cursor={cursor}" if cursor else "")
+        page = app.test_client().get(query, headers=headers).get_json()
+        seen.extend(t["trip_id"] for t in page["trips"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return seen
