@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import shapely
 from shapely.geometry import Point
@@ -83,11 +83,14 @@ class ParkingJudge:
         operator: str | None = None,
         vehicle_type: str | None = None,
         accuracy_m: float = 0.0,
+        containing: Sequence[int] | None = None,
     ) -> ParkingVerdict:
         """The parking verdict for one point (see the module docstring for the rules).
 
         The accuracy circle is looked at only when the exact position would be refused: it
-        can only ever turn a refusal into an allowance.
+        can only ever turn a refusal into an allowance. ``containing`` may give the zones
+        containing the point, as ``ZoneIndex.zones_at`` orders them, when a batch lookup found
+        them already.
         """
         zones = self.index.zones
         accuracy_m = max(0.0, min(float(accuracy_m), MAX_ACCURACY_M))
@@ -95,7 +98,9 @@ class ParkingJudge:
         def applies(zone: Zone) -> bool:
             return zone.applies_to(at=at, local=local, operator=operator, vehicle_type=vehicle_type)
 
-        inside = [i for i in self.index.zones_at(lng, lat) if applies(zones[i])]
+        if containing is None:
+            containing = self.index.zones_at(lng, lat)
+        inside = [i for i in containing if applies(zones[i])]
         decision = self._decide(inside, applies)
         if not decision.allowed and accuracy_m > 0 and decision.reason != "outside_service_area":
             near = self.index.zones_within(lng, lat, accuracy_m)

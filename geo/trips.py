@@ -13,25 +13,36 @@ from geo.zones import Zone
 Applies = Callable[[Zone], bool]
 
 
+def zones_containing(
+    index: ZoneIndex, lngs: Sequence[float], lats: Sequence[float]
+) -> list[list[int]]:
+    """For each point, the zones containing it, in ``ZoneIndex.zones_at``'s order: one batch
+    lookup for all the points."""
+    found: list[list[int]] = [[] for _ in lngs]
+    if not found:
+        return found
+    points, zones = index.zones_at_many(
+        np.asarray(lngs, dtype=np.float64), np.asarray(lats, dtype=np.float64)
+    )
+    for point, zone in zip(points.tolist(), zones.tolist(), strict=True):
+        found[point].append(zone)
+    return found
+
+
 def outside_service_area(
-    index: ZoneIndex, lngs: Sequence[float], lats: Sequence[float], applies: Sequence[Applies]
+    index: ZoneIndex, containing: Sequence[Sequence[int]], applies: Sequence[Applies]
 ) -> list[bool]:
-    """For each point: is it outside every service area that applies to its trip? A trip to
-    which no service area applies at all is nowhere outside one. One batch lookup for all."""
+    """For each point (given by the zones containing it): is it outside every service area
+    that applies to its trip? A trip to which no service area applies is nowhere outside one."""
     zones = index.zones
     areas = [i for i, zone in enumerate(zones) if zone.zone_type == "service_area"]
     if not areas:
-        return [False] * len(lngs)
-    inside = [False] * len(lngs)
-    points, found = index.zones_at_many(np.asarray(lngs), np.asarray(lats))
-    for point, zone in zip(points.tolist(), found.tolist(), strict=True):
-        if (
-            not inside[point]
-            and zones[zone].zone_type == "service_area"
-            and applies[point](zones[zone])
-        ):
-            inside[point] = True
-    return [not inside[p] and any(applies[p](zones[i]) for i in areas) for p in range(len(lngs))]
+        return [False] * len(containing)
+    return [
+        not any(zones[z].zone_type == "service_area" and applies_here(zones[z]) for z in here)
+        and any(applies_here(zones[i]) for i in areas)
+        for here, applies_here in zip(containing, applies, strict=True)
+    ]
 
 
 def no_ride_zone_crossed(

@@ -13,7 +13,7 @@ from typing import Any
 
 from geo.coords import lnglat_to_cell
 from geo.parking import ParkingJudge, ParkingVerdict
-from geo.trips import no_ride_zone_crossed, outside_service_area
+from geo.trips import no_ride_zone_crossed, outside_service_area, zones_containing
 from geo.zones import Zone
 from methodologies.calculate import TripFacts, calculate
 from methodologies.context import MethodologyContext
@@ -96,12 +96,14 @@ class Candidate:
 def evaluate(candidates: list[Candidate], ctx: BatchContext) -> None:
     """Fill in each candidate's reduction, reasons, account, cells and parking verdict."""
     applies = [_applies(c.trip, ctx) for c in candidates]
-    _check_service_areas(candidates, ctx, applies)
-    for candidate, applies_here in zip(candidates, applies, strict=True):
-        _evaluate_one(candidate, ctx, applies_here)
+    ends = _zones_at_ends(candidates, ctx, applies)
+    for candidate, applies_here, (_, end_zones) in zip(candidates, applies, ends, strict=True):
+        _evaluate_one(candidate, ctx, applies_here, end_zones)
 
 
-def _evaluate_one(candidate: Candidate, ctx: BatchContext, applies: Any) -> None:
+def _evaluate_one(
+    candidate: Candidate, ctx: BatchContext, applies: Any, end_zones: list[int] | None
+) -> None:
     trip = candidate.trip
     straight = straight_line_m(trip)
     travelled = trip.distance_m if trip.distance_m is not None else straight
@@ -149,7 +151,7 @@ def _evaluate_one(candidate: Candidate, ctx: BatchContext, applies: Any) -> None
                 lng=trip.end.lng, lat=trip.end.lat, at=trip.end_time,
                 local=trip.end_time.astimezone(ctx.methodologies.city.zone),
                 operator=ctx.operator_id, vehicle_type=trip.vehicle_type,
-                accuracy_m=trip.accuracy_m or 0.0,
+                accuracy_m=trip.accuracy_m or 0.0, containing=end_zones,
             )  # fmt: skip
 
 
@@ -165,21 +167,30 @@ def _applies(trip: TripIn, ctx: BatchContext) -> Any:
     return applies
 
 
-def _check_service_areas(candidates: list[Candidate], ctx: BatchContext, applies: list) -> None:
-    """Both ends of every trip against the service areas, in one batch lookup."""
+def _zones_at_ends(
+    candidates: list[Candidate], ctx: BatchContext, applies: list[Any]
+) -> list[tuple[list[int] | None, list[int] | None]]:
+    """The zones containing each trip's start and end, in one batch lookup; an end outside
+    every service area that applies puts ``outside_service_area`` among the reasons."""
+    index = ctx.judge.index
     lngs: list[float] = []
     lats: list[float] = []
-    owners: list[int] = []
-    for i, candidate in enumerate(candidates):
+    for candidate in candidates:
         for point in (candidate.trip.start, candidate.trip.end):
             if point is not None:
                 lngs.append(point.lng)
                 lats.append(point.lat)
-                owners.append(i)
-    if not owners:
-        return
-    outside = outside_service_area(ctx.judge.index, lngs, lats, [applies[i] for i in owners])
+    found = iter(zones_containing(index, lngs, lats))
+    ends = []
+    for candidate in candidates:
+        start = None if candidate.trip.start is None else next(found)
+        end = None if candidate.trip.end is None else next(found)
+        ends.append((start, end))
+    points = [(z, applies[i]) for i, pair in enumerate(ends) for z in pair if z is not None]
+    owners = [i for i, pair in enumerate(ends) for z in pair if z is not None]
+    outside = outside_service_area(index, [z for z, _ in points], [a for _, a in points])
     for owner, out in zip(owners, outside, strict=True):
         reasons = candidates[owner].reasons
         if out and "outside_service_area" not in reasons:
             reasons.append("outside_service_area")
+    return ends
