@@ -17,6 +17,7 @@ import requests
 
 from tests.servers import PrivateRedis, free_port, fresh_postgres_database, postgres_admin_url
 
+HTTP_TIMEOUT_S = 30
 GREENPOINTS = shutil.which("greenpoints") or str(Path(sys.executable).parent / "greenpoints")
 
 
@@ -37,6 +38,21 @@ class RunningService:
         return self.base_url + path
 
 
+def cli_fields(output):
+    return dict(line.split("=", 1) for line in output.strip().splitlines())
+
+
+def client_token(service, kind):
+    created = cli_fields(service.cli("clients", "create", "--kind", kind, "--name", f"a {kind}"))
+    answer = requests.post(
+        service.url("/v1/oauth/token"),
+        data={"grant_type": "client_credentials", "client_id": created["client_id"],
+              "client_secret": created["client_secret"]},
+        timeout=HTTP_TIMEOUT_S,
+    )  # fmt: skip
+    return created["client_id"], {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
 @contextmanager
 def run_service(
     workdir: Path, database_url: str, redis_url: str | None, **extra_env: str
@@ -49,7 +65,7 @@ def run_service(
     env.update(extra_env)
     subprocess.run([GREENPOINTS, "db", "upgrade"], env=env, check=True, capture_output=True,
                    timeout=120)  # fmt: skip
-    log = (workdir / "serve.log").open("wb")
+    log = (workdir / "serve.log").open("ab")
     process = subprocess.Popen(
         [GREENPOINTS, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -77,15 +93,18 @@ def run_service(
 
 
 @contextmanager
-def service_on(kind: str, workdir: Path, **extra_env: str) -> Iterator[RunningService]:
+def database_on(kind: str, workdir: Path) -> Iterator[str]:
+    """A new database of this kind, for tests that run the service on it more than once."""
     if kind == "sqlite":
-        with run_service(workdir, f"sqlite:///{workdir / 'gp.db'}", None, **extra_env) as svc:
-            yield svc
+        yield f"sqlite:///{workdir / 'gp.db'}"
         return
-    with (
-        fresh_postgres_database(postgres_admin_url()) as url,
-        run_service(workdir, url, None, **extra_env) as svc,
-    ):
+    with fresh_postgres_database(postgres_admin_url()) as url:
+        yield url
+
+
+@contextmanager
+def service_on(kind: str, workdir: Path, **extra_env: str) -> Iterator[RunningService]:
+    with database_on(kind, workdir) as url, run_service(workdir, url, None, **extra_env) as svc:
         yield svc
 
 

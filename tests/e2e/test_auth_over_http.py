@@ -8,11 +8,9 @@ from pathlib import Path
 import jwt
 import requests
 
+from tests.e2e.conftest import cli_fields
+
 TIMEOUT = 5
-
-
-def _created(output: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in output.strip().splitlines())
 
 
 def _token(service, client_id, secret):
@@ -29,8 +27,8 @@ def _get(service, path, token=None):
 
 
 def test_cli_client_gets_token_and_calls_scoped_endpoint(service):
-    admin = _created(service.cli("clients", "create", "--kind", "admin", "--name", "ops desk"))
-    operator = _created(service.cli("clients", "create", "--kind", "operator", "--name", "Bikes"))
+    admin = cli_fields(service.cli("clients", "create", "--kind", "admin", "--name", "ops desk"))
+    operator = cli_fields(service.cli("clients", "create", "--kind", "operator", "--name", "Bikes"))
 
     answer = _token(service, admin["client_id"], admin["client_secret"])
     assert answer.status_code == 200
@@ -49,7 +47,7 @@ def test_cli_client_gets_token_and_calls_scoped_endpoint(service):
 
 
 def test_wrong_secret_expired_and_tampered_tokens_are_refused(service):
-    admin = _created(service.cli("clients", "create", "--kind", "admin", "--name", "ops desk"))
+    admin = cli_fields(service.cli("clients", "create", "--kind", "admin", "--name", "ops desk"))
     wrong = _token(service, admin["client_id"], "not-the-secret")
     assert wrong.status_code == 401
     assert wrong.headers["Content-Type"] == "application/problem+json"

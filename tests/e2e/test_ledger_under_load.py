@@ -7,23 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from tests.e2e.conftest import client_token
+
 TIMEOUT = 30
 WORKERS = 64
-
-
-def _created(output):
-    return dict(line.split("=", 1) for line in output.strip().splitlines())
-
-
-def _client_token(service, kind):
-    created = _created(service.cli("clients", "create", "--kind", kind, "--name", f"a {kind}"))
-    answer = requests.post(
-        service.url("/v1/oauth/token"),
-        data={"grant_type": "client_credentials", "client_id": created["client_id"],
-              "client_secret": created["client_secret"]},
-        timeout=TIMEOUT,
-    )  # fmt: skip
-    return created["client_id"], {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def _all_at_once(calls):
@@ -60,8 +47,8 @@ def _riders_with_points(service, operator_id, operator_headers, count, co2_g):
 
 def test_64_redemptions_of_10_in_stock_sell_exactly_10(instant_service):
     service = instant_service
-    operator_id, operator_headers = _client_token(service, "operator")
-    _, admin_headers = _client_token(service, "admin")
+    operator_id, operator_headers = client_token(service, "operator")
+    _, admin_headers = client_token(service, "admin")
     item = {"item_id": "coffee", "kind": "coupon", "title": "A coffee", "cost_points": 100,
             "stock": 10}  # fmt: skip
     assert requests.post(service.url("/v1/catalog/items"), headers=admin_headers, json=item,
@@ -98,7 +85,7 @@ def test_64_redemptions_of_10_in_stock_sell_exactly_10(instant_service):
 
 def test_64_identical_resolutions_credit_once(instant_service):
     service = instant_service
-    operator_id, operator_headers = _client_token(service, "operator")
+    operator_id, operator_headers = client_token(service, "operator")
     (token,) = service.cli("tokens", "rider", "claimant").split()
     rider = {"Authorization": f"Bearer {token}"}
     requests.post(service.url("/v1/me/account"), headers=rider, timeout=TIMEOUT)

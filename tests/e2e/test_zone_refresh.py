@@ -6,27 +6,15 @@ import time
 
 import requests
 
+from tests.e2e.conftest import client_token
 from tests.geo_fixtures import CITY_ZONES, IN_PLAZA
 
 TIMEOUT = 10
 
 
-def _created(output):
-    return dict(line.split("=", 1) for line in output.strip().splitlines())
-
-
 def _headers(service, kind):
-    created = _created(service.cli("clients", "create", "--kind", kind, "--name", kind))
-    token = requests.post(
-        service.url("/v1/oauth/token"),
-        data={
-            "grant_type": "client_credentials",
-            "client_id": created["client_id"],
-            "client_secret": created["client_secret"],
-        },
-        timeout=TIMEOUT,
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}", "Connection": "close"}
+    _, headers = client_token(service, kind)
+    return {**headers, "Connection": "close"}
 
 
 def _allowed(service, headers):
