@@ -25,6 +25,8 @@ from service.persistence import bulk
 from service.persistence.ledger_models import Account, DailyCredit, LedgerEntry, LedgerTransaction
 
 MATURE_BATCH = 500
+# Accounts this session has locked (row locks last as long as the session's transaction).
+LOCKED_ACCOUNTS = "greenpoints.locked_accounts"
 # The tables themselves, for multi-row statements (the ORM would update row by row).
 _ACCOUNTS = Account.__table__
 _DAILY = DailyCredit.__table__
@@ -86,7 +88,8 @@ class Ledger:
     def lock(self, account_ids: Iterable[str]) -> None:
         """Lock personal accounts in sorted order (no deadlocks between concurrent batches).
         Only ids are read: a batch may lock a thousand accounts."""
-        ids = sorted(set(account_ids))
+        held = self.session.info.setdefault(LOCKED_ACCOUNTS, set())
+        ids = sorted(set(account_ids) - held)
         if not ids:
             return
         self.session.flush()
@@ -101,6 +104,7 @@ class Ledger:
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFound(f"no account {missing[0]}")
+        held.update(ids)
 
     def balances(self, account_id: str) -> Balances:
         row = self.session.get(Account, account_id, populate_existing=True)

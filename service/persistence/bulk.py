@@ -16,9 +16,12 @@ import orjson
 from psycopg import sql
 from psycopg.errors import UniqueViolation
 from sqlalchemy import ColumnElement, Table, any_, bindparam, insert, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+# Up to this many rows a multi-row INSERT costs fewer round trips than COPY (and a savepoint).
+FEW_ROWS = 50
 
 
 def _is_postgres(session: Session) -> bool:
@@ -52,7 +55,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """Insert new rows (any conflict is an error)."""
     if not rows:
         return
-    if not _is_postgres(session):
+    if not _is_postgres(session) or len(rows) <= FEW_ROWS:
         session.flush()
         session.connection().execute(insert(table), list(rows))
         return
@@ -73,9 +76,11 @@ def insert_missing(
         return set()
     ordered = sorted(rows, key=lambda r: r[key])
     columns = list(ordered[0])
-    if not _is_postgres(session):
+    postgres = _is_postgres(session)
+    if not postgres or len(rows) <= FEW_ROWS:
         session.flush()
-        statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c[key])
+        dialect_insert = postgresql.insert if postgres else sqlite.insert
+        statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c[key])
         return set(session.connection().execute(statement, ordered).scalars())
     with _cursor(session) as cursor:
         try:
