@@ -9,13 +9,14 @@ column stores (aware datetimes, JSON as dicts or lists).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from psycopg import sql
 from psycopg.errors import UniqueViolation
-from sqlalchemy import ColumnElement, Table, any_, bindparam, insert, update
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -34,21 +35,29 @@ def _cursor(session: Session) -> Any:
     return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _copyable(value: Any) -> Any:
-    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
-
-
 def _names(columns: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
 
 
 def _copy(
-    cursor: Any, target: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+    cursor: Any,
+    target: str,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
 ) -> None:
+    """COPY the rows' ``columns`` into ``target``; JSON columns are encoded here, the rest
+    go as they are."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(target), _names(columns))
+    values_of = operator.itemgetter(*columns)
+    encoded = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
     with cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([_copyable(row[c]) for c in columns])
+            values = list(values_of(row)) if len(columns) > 1 else [values_of(row)]
+            for i in encoded:
+                if values[i] is not None:
+                    values[i] = orjson.dumps(values[i]).decode()
+            copy.write_row(values)
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -60,7 +69,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         session.connection().execute(insert(table), list(rows))
         return
     with _cursor(session) as cursor:
-        _copy(cursor, table.name, list(rows[0]), rows)
+        _copy(cursor, table.name, table, list(rows[0]), rows)
 
 
 def insert_missing(
@@ -85,7 +94,7 @@ def insert_missing(
     with _cursor(session) as cursor:
         try:
             with cursor.connection.transaction():
-                _copy(cursor, table.name, columns, ordered)
+                _copy(cursor, table.name, table, columns, ordered)
             return {row[key] for row in ordered}
         except UniqueViolation:
             return _insert_staged(cursor, table, columns, ordered, key)
@@ -101,7 +110,7 @@ def _insert_staged(
         ).format(sql.Identifier(stage), sql.Identifier(table.name))
     )
     cursor.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-    _copy(cursor, stage, columns, rows)
+    _copy(cursor, stage, table, columns, rows)
     cursor.execute(
         sql.SQL(
             "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} ORDER BY {key} "

@@ -1,0 +1,689 @@
+"""``POST /v1/trips`` end to end on PostgreSQL, against a raw-database floor in the same run.
+
+The service runs as ``greenpoints serve`` (gunicorn, 2 workers x 4 threads) on 127.0.0.1 with
+all validation on: the city's zones are loaded, every rider has an account and a consent, and
+every trip is distinct and plausible, so each is credited 230 points. Two phases:
+
+- batches: ``--rounds`` timed rounds of ``--batches`` requests of 1000 trips from
+  ``--concurrency`` client threads; trips/s of the best round (the median is printed too).
+  Targets: >= 10,000 trips/s, and >= 50 % of the floor's best round.
+- single trips: one trip a request, sent open-loop at ``--rate`` a second for
+  ``--single-seconds``; each latency counts from the moment the request was due (so a stalled
+  server is not hidden by a waiting client). Target: p99 < 20 ms.
+
+The floor: the same trip and ledger rows (exported from the service's database after the run)
+loaded into a fresh database migrated the same way with ``COPY`` and one set-based balance
+update, in one transaction, commit included (the deferred trigger that checks each ledger
+transaction sums to zero runs at commit). No HTTP, no validation. Best of ``--floor-rounds``,
+each into its own copy of the migrated database.
+
+A run in which any trip is not credited does not count: the reasons are printed and the
+process exits non-zero.
+
+    python -m bench.ingest_http [--rounds 3] [--batches 10] [--concurrency 4]
+                                [--single-seconds 10] [--profile /tmp/ingest.raw]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+
+from tests.servers import free_port, wait_for_port
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+BATCH = 1000
+POINTS_PER_TRIP = 230  # 98 g/km x 2.35 km = 230.3 g -> 230 points
+TARGET_TRIPS_PER_S = 10_000
+TARGET_FLOOR_RATIO = 0.5
+TARGET_P99_MS = 20.0
+BACKLOG_LIMIT_S = 20.0
+# Each rider's trips take distinct two-hour slots going back from an hour ago: 12 a day (2,760
+# points, under the 5,000 daily cap), never overlapping, all within the last 25 days.
+SLOT = dt.timedelta(hours=2)
+MAX_SLOTS = 25 * 12
+TRIP_MINUTES = 12
+STREET = (31.2400, 121.4800)  # tests.geo_fixtures: in the service area, in no other zone
+IN_CORRAL = (31.2304, 121.47375)  # tests.geo_fixtures: inside a parking corral
+ACCOUNT_COLUMNS = ("id", "kind", "created_at", "pending", "available", "held")
+
+
+# -- setting up ------------------------------------------------------------------------------
+
+
+def _admin_url() -> str:
+    """The PostgreSQL admin URL (``TEST_POSTGRES_URL``, else the local default), checked."""
+    import pytest
+
+    from tests.servers import postgres_admin_url
+
+    os.environ.setdefault("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    try:
+        return postgres_admin_url()
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        sys.exit(f"PostgreSQL is needed: {exc}")
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy URL as psycopg wants it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _prepare(database_url: str, workdir: Path, riders: int) -> tuple[dict, str, list[str]]:
+    """Zones, an operator with a token, and ``riders`` riders with accounts and consents."""
+    from geo import documents
+    from service.auth.clients import create_client
+    from service.container import build_services
+    from service.geofence import store
+    from service.persistence import migrate
+    from service.settings import Settings
+    from service.usecases import consents
+    from tests.factories import open_rider
+    from tests.geo_fixtures import CITY_ZONES
+
+    env = {**os.environ, "DATABASE_URL": database_url, "GREENPOINTS_VAR_DIR": str(workdir),
+           "INGEST_REQUESTS_PER_MINUTE": "1000000"}  # fmt: skip
+    env.pop("REDIS_URL", None)
+    settings = Settings.from_env(env)
+    migrate.upgrade(settings.database_url)
+    svc = build_services(settings)
+    store.publish(svc.db, documents.parse_geojson_zones(CITY_ZONES), source="geojson")
+    operator = create_client(svc.db, kind="operator", name="bench")
+    token = svc.tokens.issue_access_token(
+        client_id=operator.client_id, kind="operator", scopes=("trips:write",)
+    )
+    tag = uuid.uuid4().hex[:6]
+    refs = [f"r{tag}-{i:05d}" for i in range(riders)]
+
+    def link(ref: str) -> None:
+        user_id, _ = open_rider(svc, f"u-{ref}")
+        consents.grant(svc.db, user_id, operator.client_id, rider_ref=ref, scenarios=["bike"])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(link, refs))
+    svc.db.dispose()
+    return env, token, refs
+
+
+class Trips:
+    """Distinct plausible trips: the k-th goes to rider k mod R in that rider's slot k // R."""
+
+    def __init__(self, refs: list[str]) -> None:
+        self.refs = refs
+        self.base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+        self.count = 0
+
+    def take(self, n: int, prefix: str) -> list[dict]:
+        trips = []
+        for _ in range(n):
+            k = self.count
+            self.count += 1
+            slot = k // len(self.refs)
+            if slot >= MAX_SLOTS:
+                raise SystemExit(f"too many trips for {len(self.refs)} riders; raise --riders")
+            ended = self.base - slot * SLOT
+            trips.append({
+                "trip_id": f"{prefix}-{k:07d}", "mode": "bike",
+                "rider_ref": self.refs[k % len(self.refs)], "vehicle_id": "B-220114",
+                "start_time": (ended - dt.timedelta(minutes=TRIP_MINUTES)).isoformat(),
+                "end_time": ended.isoformat(),
+                "start": {"lat": STREET[0], "lng": STREET[1]},
+                "end": {"lat": IN_CORRAL[0], "lng": IN_CORRAL[1]},
+                "distance_m": 2350,
+            })  # fmt: skip
+        return trips
+
+    def bodies(self, requests: int, per_request: int, prefix: str) -> list[bytes]:
+        return [orjson.dumps({"trips": self.take(per_request, prefix)}) for _ in range(requests)]
+
+
+# -- the server and the client ---------------------------------------------------------------
+
+
+def _serve(port: int, env: dict) -> subprocess.Popen:
+    command = [str(Path(sys.executable).parent / "greenpoints"), "serve",
+               "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+               "--no-access-log"]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def _workers(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the service (one per client thread)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.connection: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        sock = self.connection.sock if self.connection else None
+        # The server closes idle connections; a readable idle socket is one it closed.
+        if sock is None or select.select([sock], [], [], 0)[0]:
+            if self.connection:
+                self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connection.connect()
+        return self.connection
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        connection = self._connection()
+        connection.request("POST", path, body=body, headers=self.headers)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        connection = self._connection()
+        connection.request("GET", path, headers=self.headers)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+
+    def close(self) -> None:
+        if self.connection:
+            self.connection.close()
+
+
+class Clients:
+    """A ``Client`` per thread, closed together."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.local = threading.local()
+        self.all: list[Client] = []
+        self.lock = threading.Lock()
+
+    def mine(self) -> Client:
+        client = getattr(self.local, "client", None)
+        if client is None:
+            client = self.local.client = Client(self.port, self.token)
+            with self.lock:
+                self.all.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self.all:
+            client.close()
+
+
+def _until_healthy(port: int, timeout_s: float = 60) -> None:
+    client = Client(port, "-")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if client.get("/health")[0] == 200:
+                    return
+            client.close()
+            client.connection = None
+            time.sleep(0.2)
+    finally:
+        client.close()
+    raise TimeoutError("the service did not answer /health")
+
+
+def _send_all(port: int, token: str, bodies: list[bytes], concurrency: int) -> list[tuple]:
+    """Post every body from ``concurrency`` threads: [(status, answer, seconds)] in order."""
+    clients = Clients(port, token)
+
+    def post(body: bytes) -> tuple:
+        started = time.perf_counter()
+        status, answer = clients.mine().post("/v1/trips", body)
+        return status, answer, time.perf_counter() - started
+
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(post, bodies))
+    finally:
+        clients.close()
+
+
+def _open_loop(port: int, token: str, bodies: list[bytes], rate: float,
+               threads: int) -> tuple[list[tuple], list[float], float]:  # fmt: skip
+    """Send ``bodies`` at ``rate`` a second whatever the answers' pace; each latency runs from
+    the moment its request was due. Requests still waiting for a client thread
+    ``BACKLOG_LIMIT_S`` after the last one was due are not sent (their latency counts as the
+    time they waited). Returns the answers, latencies (s) and the rate answered."""
+    clients = Clients(port, token)
+    answers: list[tuple] = [(None, b"not sent: the client's backlog timed out")] * len(bodies)
+    latencies = [0.0] * len(bodies)
+
+    def send(i: int, due: float) -> None:
+        answers[i] = clients.mine().post("/v1/trips", bodies[i])
+        latencies[i] = time.perf_counter() - due
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            # Open every thread's connection before the clock starts.
+            barrier = threading.Barrier(threads, timeout=30)
+
+            def connect() -> None:
+                clients.mine().get("/health")
+                barrier.wait()
+
+            for opened in [pool.submit(connect) for _ in range(threads)]:
+                opened.result(timeout=60)
+            start = time.perf_counter()
+            futures, dues = [], []
+            for i in range(len(bodies)):
+                due = start + i / rate
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                futures.append(pool.submit(send, i, due))
+                dues.append(due)
+            deadline = start + len(bodies) / rate + BACKLOG_LIMIT_S
+            concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.perf_counter()))
+            for i, future in enumerate(futures):
+                if future.cancel():
+                    latencies[i] = time.perf_counter() - dues[i]
+            for future in futures:
+                if not future.cancelled():
+                    future.result(timeout=120)
+            elapsed = time.perf_counter() - start
+    finally:
+        clients.close()
+    answered = sum(1 for status, _ in answers if status is not None)
+    return answers, latencies, answered / elapsed
+
+
+def _check(answers: list[tuple], expected: int) -> tuple[int, collections.Counter]:
+    """How many trips were credited with 230 points, and a count of everything else."""
+    credited, other = 0, collections.Counter()
+    for status, body, *_ in answers:
+        if status is None:
+            other[body.decode()] += 1
+            continue
+        if status != 200:
+            other[f"HTTP {status}: {body[:200]!r}"] += 1
+            continue
+        answer = orjson.loads(body)
+        for failure in answer["failures"]:
+            other[f"failure {failure['error']} ({failure['field']})"] += 1
+        for result in answer["results"]:
+            if result["status"] == "credited" and result["points"] == POINTS_PER_TRIP:
+                credited += 1
+            else:
+                why = ",".join(result["reasons"]) or "-"
+                other[f"{result['status']} {result['points']} points ({why})"] += 1
+    if credited + sum(other.values()) != expected:
+        other[f"answers for {credited + sum(other.values())} of {expected} trips"] += 1
+    return credited, other
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# -- profiling -------------------------------------------------------------------------------
+
+
+def _profiler(pid: int, output: str, seconds: int) -> subprocess.Popen:
+    py_spy = Path(sys.executable).parent / "py-spy"
+    command = [str(py_spy), "record", "-p", str(pid), "-d", str(seconds), "-f", "raw",
+               "-o", output, "--nonblocking"]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _stop_profiler(profiler: subprocess.Popen) -> None:
+    if profiler.poll() is None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+    try:
+        profiler.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait(timeout=10)
+
+
+def _summarise_profile(path: str, top: int = 25) -> None:
+    """Top functions by inclusive samples (each counted once per stack), from py-spy raw."""
+    inclusive: collections.Counter = collections.Counter()
+    own: collections.Counter = collections.Counter()
+    total = 0
+    with contextlib.suppress(FileNotFoundError), open(path) as lines:
+        for line in lines:
+            stack, _, count_text = line.rstrip("\n").rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            count = int(count_text)
+            frames = stack.split(";")
+            total += count
+            for frame in set(frames):
+                inclusive[frame] += count
+            own[frames[-1]] += count
+    if not total:
+        print(f"no profile samples in {path}")
+        return
+    print(f"\nprofile of one worker: {total} samples ({path}); top inclusive:")
+    for frame, count in inclusive.most_common(top):
+        print(f"  {100 * count / total:5.1f}%  {frame}")
+    print("top own (leaf) time:")
+    for frame, count in own.most_common(12):
+        print(f"  {100 * count / total:5.1f}%  {frame}")
+
+
+# -- the floor -------------------------------------------------------------------------------
+
+
+def _columns(table: str) -> list[str]:
+    from service.persistence.ledger_models import LedgerEntry, LedgerTransaction
+    from service.persistence.rider_models import Trip
+
+    model = {"trips": Trip, "ledger_transactions": LedgerTransaction,
+             "ledger_entries": LedgerEntry}[table]  # fmt: skip
+    return [c.name for c in model.__table__.columns if not (table == "ledger_entries"
+                                                            and c.name == "id")]  # fmt: skip
+
+
+def _export(service_url: str, prefix: str) -> dict[str, bytes]:
+    """The accounts, and the trip and ledger rows the service wrote for the trips whose ids
+    start with ``prefix``, in COPY's text format."""
+    import psycopg
+    from psycopg import sql
+
+    def select(table: str, where: str) -> sql.Composed:
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in _columns(table))
+        head = sql.SQL("SELECT {} FROM {} WHERE ").format(columns, sql.Identifier(table))
+        return head + sql.SQL(where)
+
+    transactions = (
+        "SELECT id FROM ledger_transactions WHERE trip_uid IN "
+        "(SELECT uid FROM trips WHERE operator_trip_id LIKE %(prefix)s)"
+    )
+    queries = {
+        "accounts": sql.SQL(
+            "SELECT id, kind, created_at, 0, 0, 0 FROM accounts WHERE kind = 'personal'"
+        ),
+        "trips": select("trips", "operator_trip_id LIKE %(prefix)s"),
+        "ledger_transactions": select("ledger_transactions", f"id IN ({transactions})"),
+        "ledger_entries": select(
+            "ledger_entries", f"transaction_id IN ({transactions}) ORDER BY id"
+        ),
+    }
+    exported = {}
+    with psycopg.connect(_libpq(service_url)) as connection, connection.cursor() as cursor:
+        for table, query in queries.items():
+            statement = sql.SQL("COPY ({}) TO STDOUT").format(query)
+            chunks = []
+            params = None if table == "accounts" else {"prefix": f"{prefix}-%"}
+            with cursor.copy(statement, params) as copy:
+                for chunk in copy:
+                    chunks.append(bytes(chunk))
+            exported[table] = b"".join(chunks)
+    return exported
+
+
+@contextlib.contextmanager
+def _database_copy(admin_url: str, template: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"gp_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], int]:
+    """Seconds of each step (COPY each table, update the balances in one statement, commit),
+    and the riders' pending points afterwards."""
+    import psycopg
+
+    update = (
+        "UPDATE accounts SET pending = accounts.pending + s.total "
+        "FROM (SELECT account_id, sum(amount) AS total FROM ledger_entries "
+        "WHERE bucket = 'pending' AND account_id <> 'sys:issuance' GROUP BY account_id) s "
+        "WHERE accounts.id = s.account_id"
+    )
+    with psycopg.connect(_libpq(url)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        connection.commit()
+        steps: dict[str, float] = {}
+        mark = time.perf_counter()
+
+        def step(name: str) -> None:
+            nonlocal mark
+            steps[name], mark = time.perf_counter() - mark, time.perf_counter()
+
+        with connection.cursor() as cursor:
+            for table in ("trips", "ledger_transactions", "ledger_entries"):
+                columns = ", ".join(_columns(table))
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(rows[table])
+                step(f"copy {table}")
+            cursor.execute(update)
+            step("update accounts")
+        connection.commit()  # the deferred balance trigger runs here, once per entry
+        step("commit")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sum(pending) FROM accounts WHERE kind = 'personal'")
+            pending = cursor.fetchone()[0]
+    return steps, pending
+
+
+def _floor(
+    admin_url: str, rows: dict[str, bytes], trips: int, rounds: int
+) -> list[dict[str, float]]:
+    """The steps' seconds of each floor round, each into its own copy of a freshly migrated
+    database."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from service.persistence import migrate
+    from tests.servers import fresh_postgres_database
+
+    timings = []
+    with fresh_postgres_database(admin_url) as template_url:
+        migrate.upgrade(template_url)
+        accounts = f"COPY accounts ({', '.join(ACCOUNT_COLUMNS)}) FROM STDIN"
+        with (
+            psycopg.connect(_libpq(template_url)) as connection,
+            connection.cursor() as cursor,
+            cursor.copy(accounts) as copy,
+        ):
+            copy.write(rows["accounts"])
+        template = make_url(template_url).database
+        for _ in range(rounds):
+            with _database_copy(admin_url, str(template)) as url:
+                steps, pending = _floor_round(url, rows)
+                if pending != trips * POINTS_PER_TRIP:
+                    raise RuntimeError(f"floor credited {pending} points, not {trips * 230}")
+                timings.append(steps)
+    return timings
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def _database_totals(url: str) -> tuple[int, int, int]:
+    import psycopg
+
+    with psycopg.connect(_libpq(url)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), coalesce(sum(points), 0) FROM trips "
+                       "WHERE status = 'credited'")  # fmt: skip
+        count, points = cursor.fetchone()
+        cursor.execute("SELECT coalesce(sum(pending), 0) FROM accounts WHERE kind = 'personal'")
+        pending = cursor.fetchone()[0]
+    return count, points, pending
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=10, help="requests of 1000 trips a round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of batches")
+    parser.add_argument("--concurrency", type=int, default=4, help="client threads for batches")
+    parser.add_argument("--single-seconds", type=float, default=10)
+    parser.add_argument("--rate", type=float, default=200, help="single-trip requests a second")
+    parser.add_argument("--riders", type=int, default=2000)
+    parser.add_argument("--floor-rounds", type=int, default=3)
+    parser.add_argument("--profile", metavar="RAW", help="py-spy one worker during the batches")
+    args = parser.parse_args()
+
+    admin_url = _admin_url()
+    from tests.servers import fresh_postgres_database
+
+    workdir = Path(tempfile.mkdtemp(prefix="gp-bench-"))
+    server: subprocess.Popen | None = None
+    profiler: subprocess.Popen | None = None
+    problems: collections.Counter = collections.Counter()
+    try:
+        with fresh_postgres_database(admin_url) as service_url:
+            started = time.perf_counter()
+            env, token, refs = _prepare(service_url, workdir, args.riders)
+            print(f"prepared {len(refs)} riders in {time.perf_counter() - started:.1f} s")
+            trips = Trips(refs)
+            warm_batches = trips.bodies(2 * args.concurrency, BATCH, "w")
+            warm_singles = trips.bodies(200, 1, "ws")
+            rounds = [trips.bodies(args.batches, BATCH, "b") for _ in range(args.rounds)]
+            singles = trips.bodies(int(args.single_seconds * args.rate), 1, "s")
+
+            port = free_port()
+            server = _serve(port, env)
+            wait_for_port(port, timeout_s=60)
+            _until_healthy(port)
+            warm = _send_all(port, token, warm_batches, args.concurrency)
+            warm += _send_all(port, token, warm_singles, 8)
+            _, warm_problems = _check(warm, len(warm_batches) * BATCH + len(warm_singles))
+            problems.update(warm_problems)
+
+            if args.profile:
+                profiler = _profiler(_workers(server.pid)[0], args.profile, 600)
+                time.sleep(1)  # py-spy attaches
+            answers, round_rates = [], []
+            for batches in rounds:
+                started = time.perf_counter()
+                answers += _send_all(port, token, batches, args.concurrency)
+                round_rates.append(args.batches * BATCH / (time.perf_counter() - started))
+            if profiler is not None:
+                _stop_profiler(profiler)
+            batch_credited, batch_problems = _check(answers, args.rounds * args.batches * BATCH)
+            problems.update(batch_problems)
+            # Each side's best round: the machine's slow spells only ever lower a round.
+            trips_per_s = max(round_rates)
+            seconds = [answer[2] for answer in answers]
+            quarter = max(1, len(seconds) // 4)
+
+            single_answers, latencies, achieved = _open_loop(
+                port, token, singles, args.rate, threads=16
+            )
+            single_credited, single_problems = _check(single_answers, len(singles))
+            problems.update(single_problems)
+
+            server.terminate()
+            server.wait(timeout=30)
+            server = None
+            count, points, pending = _database_totals(service_url)
+            expected = trips.count
+            if count != expected or not points == pending == expected * POINTS_PER_TRIP:
+                problems[f"database: {count} credited trips, {points} points, {pending} "
+                         f"pending; expected {expected} and {expected * 230}"] += 1  # fmt: skip
+            rows = _export(service_url, "b")
+        floor_steps = _floor(admin_url, rows, args.rounds * args.batches * BATCH, args.floor_rounds)
+    finally:
+        if profiler is not None and profiler.poll() is None:
+            _stop_profiler(profiler)
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"batch rounds of {args.batches} x {BATCH} trips from {args.concurrency} threads: "
+          f"{', '.join(f'{v:.0f}' for v in round_rates)} trips/s; {batch_credited} credited; "
+          "a request took "
+          f"{statistics.median(seconds[:quarter]):.2f} s (median of the first quarter), "
+          f"{statistics.median(seconds[-quarter:]):.2f} s (of the last)")  # fmt: skip
+    floor = [args.rounds * args.batches * BATCH / sum(steps.values()) for steps in floor_steps]
+    best_steps = floor_steps[floor.index(max(floor))]
+    print(
+        f"floor rounds: {', '.join(f'{v:.0f}' for v in floor)} trips/s; the best one: "
+        + ", ".join(f"{name} {1000 * seconds:.0f} ms" for name, seconds in best_steps.items())
+    )
+    print(
+        "floor rows (COPY text): "
+        + ", ".join(f"{table} {len(data) / 1e6:.1f} MB" for table, data in rows.items())
+    )
+    print(f"single trips: {len(singles)} due at {args.rate:.0f}/s, answered {achieved:.0f}/s; "
+          f"{single_credited} credited")  # fmt: skip
+    if problems:
+        print("NOT COUNTED: some trips were not credited:")
+        for what, times in problems.most_common(20):
+            print(f"  {times:6d}  {what}")
+    if args.profile:
+        _summarise_profile(args.profile)
+
+    valid = not problems
+    best_floor = max(floor)
+    ratio = trips_per_s / best_floor
+    p50 = _percentile(latencies, 0.50) * 1000
+    p99 = _percentile(latencies, 0.99) * 1000
+    rows_out = [
+        {"name": "ingest_batch_throughput_median",
+         "value": round(statistics.median(round_rates), 1), "unit": "trips/s",
+         "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "ingest_batch_throughput", "value": round(trips_per_s, 1), "unit": "trips/s",
+         "baseline": None, "ratio": None, "target": f">= {TARGET_TRIPS_PER_S}",
+         "met": valid and trips_per_s >= TARGET_TRIPS_PER_S},
+        {"name": "ingest_floor_copy", "value": round(best_floor, 1), "unit": "trips/s",
+         "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "ingest_floor_copy_median", "value": round(statistics.median(floor), 1),
+         "unit": "trips/s", "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "ingest_batch_vs_floor", "value": round(trips_per_s, 1), "unit": "trips/s",
+         "baseline": round(best_floor, 1), "ratio": round(ratio, 3),
+         "target": f">= {TARGET_FLOOR_RATIO} x baseline",
+         "met": valid and ratio >= TARGET_FLOOR_RATIO},
+        {"name": "ingest_single_p50", "value": round(p50, 2), "unit": "ms", "baseline": None,
+         "ratio": None, "target": None, "met": None},
+        {"name": "ingest_single_p99", "value": round(p99, 2), "unit": "ms", "baseline": None,
+         "ratio": None, "target": f"< {TARGET_P99_MS:.0f} at {args.rate:.0f} requests/s",
+         "met": valid and p99 < TARGET_P99_MS},
+    ]  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest_http.json").write_text(json.dumps(rows_out, indent=2))
+    print(f"{'name':28} {'value':>12} {'unit':12} {'ratio':>7}  target")
+    for row in rows_out:
+        ratio_text = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        verdict = {None: "", True: "met", False: "NOT MET"}[row["met"]]
+        print(
+            f"{row['name']:28} {row['value']:>12} {row['unit']:12} {ratio_text:>7}  "
+            f"{row['target'] or ''} {verdict}"
+        )
+    if not valid:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
