@@ -85,3 +85,8 @@ def test_openapi_document_is_served_and_valid(service):
     assert "/v1/oauth/token" in document["paths"]
     problem = document["components"]["responses"]["DEFAULT_ERROR"]["content"]
     assert "application/problem+json" in problem
+    # The trip is described by the same structs that decode it.
+    trip = document["components"]["schemas"]["TripIn"]
+    assert {"trip_id", "mode", "rider_ref", "start_time", "end_time"} <= set(trip["required"])
+    body = document["paths"]["/v1/trips"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["trips"]["items"] == {"$ref": "#/components/schemas/TripIn"}
