@@ -351,3 +351,32 @@ def client_pages(app, headers):
         if not cursor:
             break
     return seen
+
+
+def test_metro_by_stations_and_bus_by_the_ride(svc, client, city):
+    operator_id, headers = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, operator_id)
+    ended = NOW - dt.timedelta(hours=4)
+
+    def transit(mode, minutes, **fields):
+        return {"trip_id": f"t-{uuid.uuid4().hex[:10]}", "mode": mode, "rider_ref": rider_ref,
+                "start_time": (ended - dt.timedelta(minutes=minutes)).isoformat(),
+                "end_time": ended.isoformat(), **fields}  # fmt: skip
+
+    # Line 1, Shanghai Railway Station to People's Square: 1.009 + 0.831 + 0.931 = 2.771 km;
+    # 97 g/pkm x 2.771 pkm = 268.787 g -> 268 g.
+    metro = transit("metro", 9, entry_station="shanghai_railway_station",
+                    exit_station="peoples_square")  # fmt: skip
+    ended -= dt.timedelta(hours=1)
+    bus = transit("bus", 20, line_id="71")  # Shanghai bus: 422 g a ride
+    ended -= dt.timedelta(hours=1)
+    lineless = transit("bus", 20)
+    results = _post(client, headers, [metro, bus, lineless])["results"]
+    assert [(r["status"], r["co2_g"], r["points"]) for r in results[:2]] == [
+        ("credited", 268, 268),
+        ("credited", 422, 422),
+    ]
+    assert results[2]["status"] == "rejected" and "missing_line" in results[2]["reasons"]
+    receipt = client.get(f"/v1/trips/{metro['trip_id']}", headers=headers).get_json()["receipt"]
+    assert receipt["quantity"]["basis"] == "station_table"
+    assert _pending(svc, account_id) == 268 + 422
