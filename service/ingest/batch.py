@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
-from geo.parking import ParkingVerdict
+from geo.parking import ParkingJudge, ParkingVerdict
 from methodologies.context import MethodologyContext
 from service.geofence.catalog import ZoneCatalog
 from service.ingest import store
@@ -37,6 +38,8 @@ from service.persistence.rider_models import Trip
 from service.usecases.parking import ParkingRules
 
 WRITE_ATTEMPTS = 3
+# Batches up to this size are judged inside their write transaction, bigger ones before it.
+JUDGE_FIRST_ABOVE = 20
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
@@ -175,23 +178,31 @@ class Ingestor:
         now: dt.datetime,
     ) -> dict[int, dict[str, Any]]:
         results: dict[int, dict[str, Any]] = {}
-        trips = [c.trip for c in candidates]
-        with self.db.reading() as session:
-            stored = store.stored_trips(session, operator_id, [t.trip_id for t in trips])
-            consents = store.consents_for(session, operator_id, [t.rider_ref for t in trips])
-            licence = store.licence_for(session, operator_id, trips)
-        fresh = self._answer_stored(candidates, stored, results, failures)
-        context = BatchContext(
-            operator_id=operator_id, now=now, rules=self.rules, methodologies=self.methodologies,
-            judge=self.zones.judge(), consents=consents, licence=licence,
-            cell_resolution=self.cell_resolution,
-        )  # fmt: skip
-        evaluate(fresh, context)
+        judge_first = len(candidates) > JUDGE_FIRST_ABOVE
+        # The zones first: refreshing them may read the database, never while a session is open.
+        zones = self.zones.judge()
+        if judge_first:
+            # A big batch is judged before its write transaction, so locks are held briefly;
+            # under them only the trips stored meanwhile are looked for again.
+            with self.db.reading() as session:
+                trip_ids = [c.trip.trip_id for c in candidates]
+                stored = store.stored_trips(session, operator_id, trip_ids)
+                context = self._context(session, operator_id, candidates, now, zones)
+            fresh = self._answer_stored(candidates, stored, results, failures)
+            evaluate(fresh, context)
         with self.db.transaction() as session:
-            accepted = [c for c in fresh if not c.reasons and c.account_id]
-            Ledger(session, self.policy).lock(c.account_id for c in accepted)  # type: ignore[misc]
-            raced = store.stored_trips(session, operator_id, [c.trip.trip_id for c in fresh])
-            fresh = self._answer_stored(fresh, raced, results, failures)
+            if judge_first:
+                accepted = [c for c in fresh if not c.reasons and c.account_id]
+                Ledger(session, self.policy).lock(c.account_id for c in accepted)  # type: ignore[misc]
+            else:
+                # A few trips are judged inside it: fewer round trips, and the lock comes first.
+                context = self._context(session, operator_id, candidates, now, zones)
+                Ledger(session, self.policy).lock(c.account_id for c in context.consents.values())
+                fresh = candidates
+            stored = store.stored_trips(session, operator_id, [c.trip.trip_id for c in fresh])
+            fresh = self._answer_stored(fresh, stored, results, failures)
+            if not judge_first:
+                evaluate(fresh, context)
             accepted = [c for c in fresh if not c.reasons and c.account_id]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
                                   accepted, operator_id, now)  # fmt: skip
@@ -204,6 +215,24 @@ class Ingestor:
                 answer = {**answer, "status": "duplicate", "original_status": answer["status"]}
             results[candidate.index] = answer
         return results
+
+    def _context(
+        self,
+        session: Session,
+        operator_id: str,
+        candidates: list[Candidate],
+        now: dt.datetime,
+        zones: ParkingJudge,
+    ) -> BatchContext:
+        """What judging the batch needs from the database: consents and licence cells."""
+        trips = [c.trip for c in candidates]
+        return BatchContext(
+            operator_id=operator_id, now=now, rules=self.rules, methodologies=self.methodologies,
+            judge=zones,
+            consents=store.consents_for(session, operator_id, [t.rider_ref for t in trips]),
+            licence=store.licence_for(session, operator_id, trips),
+            cell_resolution=self.cell_resolution,
+        )  # fmt: skip
 
     @staticmethod
     def _answer_stored(
