@@ -20,24 +20,22 @@ Prints a table and writes ``bench/results/geo_lookup.json``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from bench.report import report
 from geo.coords import metres_per_degree
 from geo.index import ZoneIndex
 from geo.zones import DEFAULT_PRIORITY, Zone
 
-RESULTS = Path(__file__).parent / "results"
 SEED = 20_240_521
 LNG0, LAT0 = 121.4737, 31.2304
 HALF_SIDE_M = 10_000.0
@@ -232,21 +230,8 @@ def main() -> list[dict[str, object]]:
         f"geo lookup: {N_ZONES:,} zones, {N_SINGLE:,} single points ({hit_share:.0%} in a zone), "
         f"batch of {N_BATCH:,}; python {platform.python_version()}, {os.cpu_count()} cpus"
     )
-    header = f"{'name':44} {'value':>14} {'unit':9} {'baseline':>14} {'ratio':>9} {'target':>12}"
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        baseline = "" if row["baseline"] is None else f"{row['baseline']:,.2f}"
-        ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        target = "" if row["target"] is None else f"{row['target']:,.0f}"
-        met = {None: "", True: " met", False: " MISSED"}[row["met"]]  # type: ignore[index]
-        print(
-            f"{row['name']:44} {row['value']:>14,.2f} {row['unit']:9} {baseline:>14} {ratio:>9}"
-            f" {target:>12}{met}"
-        )
+    report("geo_lookup", rows)
     print(f"(ratio = value / baseline; whole run {elapsed:.1f} s)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "geo_lookup.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
 
 

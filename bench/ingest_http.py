@@ -32,7 +32,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import http.client
-import json
 import os
 import select
 import shutil
@@ -50,9 +49,9 @@ from pathlib import Path
 
 import orjson
 
+from bench.report import report
 from tests.servers import free_port, wait_for_port
 
-RESULTS = Path(__file__).parent / "results"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 BATCH = 1000
 POINTS_PER_TRIP = 230  # 98 g/km x 2.35 km = 230.3 g -> 230 points
@@ -671,16 +670,7 @@ def main() -> None:
          "ratio": None, "target": f"< {TARGET_P99_MS:.0f} at {args.rate:.0f} requests/s",
          "met": valid and p99 < TARGET_P99_MS},
     ]  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_http.json").write_text(json.dumps(rows_out, indent=2))
-    print(f"{'name':28} {'value':>12} {'unit':12} {'ratio':>7}  target")
-    for row in rows_out:
-        ratio_text = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        verdict = {None: "", True: "met", False: "NOT MET"}[row["met"]]
-        print(
-            f"{row['name']:28} {row['value']:>12} {row['unit']:12} {ratio_text:>7}  "
-            f"{row['target'] or ''} {verdict}"
-        )
+    report("ingest_http", rows_out)
     if not valid:
         sys.exit(1)
 

@@ -12,7 +12,6 @@ throughput >= 80 % of the bare endpoint's.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -24,9 +23,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.report import report
 from tests.servers import free_port, wait_for_port
 
-RESULTS = Path(__file__).parent / "results"
 TARGET_RATIO = 0.8
 
 
@@ -197,16 +196,7 @@ def main() -> None:
          "unit": "requests/s", "baseline": round(median["bare_flask"], 1),
          "ratio": round(median_ratio, 3), "target": None, "met": None},
     ]  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "parking_http.json").write_text(json.dumps(rows, indent=2))
-    print(f"{'name':28} {'value':>12} {'unit':12} {'ratio':>7}  target")
-    for row in rows:
-        ratio_text = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        verdict = {None: "", True: "met", False: "NOT MET"}[row["met"]]
-        print(
-            f"{row['name']:28} {row['value']:>12} {row['unit']:12} {ratio_text:>7}  "
-            f"{row['target'] or ''} {verdict}"
-        )
+    report("parking_http", rows)
 
 
 if __name__ == "__main__":
