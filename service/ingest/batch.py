@@ -38,6 +38,7 @@ from service.persistence.rider_models import Trip
 from service.usecases.parking import ParkingRules
 
 WRITE_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock detected
 # Batches up to this size are judged inside their write transaction, bigger ones before it.
 JUDGE_FIRST_ABOVE = 20
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
@@ -133,10 +134,11 @@ class Ingestor:
             try:
                 results = self._ingest_once(operator_id, candidates, failures, now)
                 break
-            except (IntegrityError, OperationalError):
-                # A concurrent request stored one of these trips first (or the database chose
-                # this transaction as a deadlock victim): nothing was written; judge again.
-                if attempt == WRITE_ATTEMPTS - 1:
+            except (IntegrityError, OperationalError) as exc:
+                # A concurrent request stored one of these trips first, or the database chose
+                # this transaction as a deadlock victim: nothing was written; judge again.
+                # Anything else (the database away) is not retried here.
+                if attempt == WRITE_ATTEMPTS - 1 or not _lost_race(exc):
                     raise
         for index, first in echoes:
             if first in results:
@@ -318,6 +320,12 @@ def _candidate_of(row: Trip) -> Candidate:
     candidate = Candidate(0, trip, row.content_digest or "", row.uid, co2_g=row.co2_g,
                           receipt=row.receipt, parking=parking)  # fmt: skip
     return candidate
+
+
+def _lost_race(error: IntegrityError | OperationalError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def _conflict(index: int, trip_id: str, where: str) -> ItemFailure:
