@@ -38,7 +38,8 @@ from service.persistence.rider_models import Trip
 from service.usecases.parking import ParkingRules
 
 WRITE_ATTEMPTS = 3
-RETRYABLE_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock detected
+# unique violation, serialization failure, deadlock detected
+RETRYABLE_SQLSTATES = ("23505", "40001", "40P01")
 # Batches up to this size are judged inside their write transaction, bigger ones before it.
 JUDGE_FIRST_ABOVE = 20
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
@@ -323,9 +324,12 @@ def _candidate_of(row: Trip) -> Candidate:
 
 
 def _lost_race(error: IntegrityError | OperationalError) -> bool:
-    if isinstance(error, IntegrityError):
-        return True
-    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    """A unique key taken meanwhile, or a transaction the database rolled back to break a
+    deadlock or a serialisation conflict."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in RETRYABLE_SQLSTATES
+    return isinstance(error, IntegrityError) and "UNIQUE constraint failed" in str(error.orig)
 
 
 def _conflict(index: int, trip_id: str, where: str) -> ItemFailure:
