@@ -32,8 +32,9 @@ from service.persistence.rider_models import Trip
 from service.usecases.parking import ParkingRules, record_offence
 
 TRIPS: Table = Trip.__table__  # type: ignore[assignment]
-# How far around a batch the rider's other trips are read for overlaps and teleports.
-NEIGHBOUR_HORIZON = dt.timedelta(hours=6)
+# How far around a batch the rider's other trips are read for overlaps and teleports: at the
+# teleport speed (150 km/h) two hours cover 300 km, more than any city's span.
+NEIGHBOUR_HORIZON = dt.timedelta(hours=2)
 IN_LIST_CHUNK = 900
 
 
