@@ -305,7 +305,7 @@ def _candidate_of(row: Trip) -> Candidate:
     """A stored trip as a candidate again (for crediting it once its consent arrives)."""
     trip = TripIn(
         trip_id=row.operator_trip_id, mode=row.mode, rider_ref=row.rider_ref or "",  # type: ignore[arg-type]
-        start_time=store._utc(row.started_at), end_time=store._utc(row.ended_at),
+        start_time=store.as_utc(row.started_at), end_time=store.as_utc(row.ended_at),
         start=None if row.start_lat is None else LatLng(row.start_lat, row.start_lng),  # type: ignore[arg-type]
         end=None if row.end_lat is None else LatLng(row.end_lat, row.end_lng),  # type: ignore[arg-type]
         distance_m=row.distance_m, vehicle_id=row.vehicle_id, vehicle_type=row.vehicle_type,

@@ -191,11 +191,11 @@ def _neighbour_spans(
                 continue
             start = None if slng is None else (slng, slat)
             end = None if elng is None else (elng, elat)
-            spans[account].append(Span(_utc(started), _utc(ended), start, end))
+            spans[account].append(Span(as_utc(started), as_utc(ended), start, end))
     return spans
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
+def as_utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
