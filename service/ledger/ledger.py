@@ -209,13 +209,16 @@ class Ledger:
         if not requests:
             return []
         self.lock(r.account_id for r in requests)
+        self.session.flush()  # the reads below go to the connection, past the ORM
         ids = [credit_id(r.purpose, r.ref) for r in requests]
         done: dict[str, dict] = dict(
-            self.session.execute(  # type: ignore[arg-type]
+            self.session.connection()
+            .execute(  # type: ignore[arg-type]
                 select(LedgerTransaction.id, LedgerTransaction.details).where(
                     bulk.one_of(self.session, LedgerTransaction.id, sorted(set(ids)))
                 )
-            ).all()
+            )
+            .all()
         )
         days = [self.policy.local_day(r.occurred_at) for r in requests]
         totals = self._day_totals({r.account_id for r in requests}, set(days))
@@ -266,7 +269,7 @@ class Ledger:
         return outcomes
 
     def _day_totals(self, accounts: set[str], days: set[dt.date]) -> dict[tuple[str, dt.date], int]:
-        rows = self.session.execute(
+        rows = self.session.connection().execute(
             select(DailyCredit.account_id, DailyCredit.day, DailyCredit.points).where(
                 bulk.one_of(self.session, DailyCredit.account_id, sorted(accounts)),
                 DailyCredit.day.in_(days),
