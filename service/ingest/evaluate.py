@@ -20,9 +20,7 @@ from methodologies.context import MethodologyContext
 from methodologies.model import NotCreditable
 from service.ingest.contract import TripIn
 from service.ingest.plausibility import PlausibilityRules, Span, check_trip, straight_line_m
-
-JUDGED_MODES = ("bike", "ebike")
-WITHHOLDING_REASONS = ("no_parking_zone",)
+from service.usecases.parking import JUDGED_MODES, WITHHOLDING_REASONS
 
 
 def trip_uid(operator_id: str, trip_id: str) -> str:
