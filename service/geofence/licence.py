@@ -9,15 +9,17 @@ its cells; a point is checked by mapping it to a cell at the area's resolution.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import h3
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from geo.coords import lnglat_to_cell, polygon_to_h3
 from service.errors import InvalidInput, NotFound
+from service.persistence import bulk
 from service.persistence.database import Database
 from service.persistence.geo_models import LicenceCell
 from service.persistence.models import ApiClient
@@ -89,20 +91,30 @@ def get_area(db: Database, operator_id: str) -> dict:
     return {"operator_id": operator_id, "resolution": rows[0][1], "cells": [c for c, _ in rows]}
 
 
+def licence_cells_at(
+    session: Session, operator_id: str, points: Iterable[tuple[float, float]]
+) -> tuple[int, set[str]] | None:
+    """The operator's licence resolution and which of the (lng, lat) points' cells its area
+    holds, in two queries however many points; None when it has no licence area."""
+    resolution = session.connection().scalar(
+        select(LicenceCell.resolution).where(LicenceCell.operator_id == operator_id).limit(1)
+    )
+    if resolution is None:
+        return None
+    wanted = sorted({lnglat_to_cell(lng, lat, resolution) for lng, lat in points})
+    held = session.connection().scalars(
+        select(LicenceCell.cell).where(
+            LicenceCell.operator_id == operator_id, bulk.one_of(session, LicenceCell.cell, wanted)
+        )
+    )
+    return resolution, set(held)
+
+
 def licensed(db: Database, operator_id: str, points: Sequence[tuple[float, float]]) -> list[bool]:
     """For each (lng, lat): inside the operator's licence area? (True for all if it has none.)"""
-    with db.transaction() as session:
-        resolution = session.scalar(
-            select(LicenceCell.resolution).where(LicenceCell.operator_id == operator_id).limit(1)
-        )
-        if resolution is None:
-            return [True] * len(points)
-        wanted = [lnglat_to_cell(lng, lat, resolution) for lng, lat in points]
-        found = set(
-            session.scalars(
-                select(LicenceCell.cell).where(
-                    LicenceCell.operator_id == operator_id, LicenceCell.cell.in_(set(wanted))
-                )
-            )
-        )
-    return [cell in found for cell in wanted]
+    with db.reading() as session:
+        found = licence_cells_at(session, operator_id, points)
+    if found is None:
+        return [True] * len(points)
+    resolution, cells = found
+    return [lnglat_to_cell(lng, lat, resolution) in cells for lng, lat in points]

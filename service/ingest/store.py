@@ -20,16 +20,16 @@ from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from geo.coords import lnglat_to_cell
+from service.geofence.licence import licence_cells_at
 from service.ingest.contract import TripIn
 from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
-from service.ledger.ledger import CreditRequest, Ledger
+from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence import bulk
-from service.persistence.geo_models import LicenceCell
 from service.persistence.rider_models import Consent as ConsentRow
 from service.persistence.rider_models import Trip
+from service.usecases.crediting import reasons_after_credit, trip_credit
 from service.usecases.parking import ParkingRules, record_offence
 
 TRIPS: Table = Trip.__table__  # type: ignore[assignment]
@@ -98,28 +98,9 @@ def consents_for(
 def licence_for(session: Session, operator_id: str, trips: Sequence[TripIn]) -> Licence | None:
     """The operator's licence cells that the batch's trip ends fall in (None: no licence area,
     so everywhere is licensed)."""
-    resolution = _core(session).scalar(
-        select(LicenceCell.resolution).where(LicenceCell.operator_id == operator_id).limit(1)
-    )
-    if resolution is None:
-        return None
-    wanted = {
-        lnglat_to_cell(p.lng, p.lat, resolution)
-        for trip in trips
-        for p in (trip.start, trip.end)
-        if p is not None
-    }
-    cells: set[str] = set()
-    for chunk in _chunks(sorted(wanted)):
-        cells.update(
-            _core(session).scalars(
-                select(LicenceCell.cell).where(
-                    LicenceCell.operator_id == operator_id,
-                    bulk.one_of(session, LicenceCell.cell, chunk),
-                )
-            )
-        )
-    return Licence(resolution, frozenset(cells))
+    ends = [(p.lng, p.lat) for trip in trips for p in (trip.start, trip.end) if p is not None]
+    found = licence_cells_at(session, operator_id, ends)
+    return None if found is None else Licence(found[0], frozenset(found[1]))
 
 
 def settle_accepted(
@@ -151,23 +132,16 @@ def settle_accepted(
         passed.append(candidate)
     passed.sort(key=lambda c: (c.trip.end_time, c.uid))
     requests = [
-        CreditRequest(
-            account_id=c.account_id,  # type: ignore[arg-type]
-            purpose="trip", ref=c.uid,
-            points=0 if c.withheld else policy.points_for(c.co2_g),
-            occurred_at=c.trip.end_time, trip_uid=c.uid,
-            details={"co2_g": c.co2_g, "mode": c.trip.mode,
-                     "methodology": (c.receipt or {}).get("methodology")},
-        )
+        trip_credit(policy, account_id=c.account_id, trip_uid=c.uid, co2_g=c.co2_g,  # type: ignore[arg-type]
+                    mode=c.trip.mode, receipt=c.receipt, ended_at=c.trip.end_time,
+                    withheld=c.withheld)
         for c in passed
     ]  # fmt: skip
     outcomes = Ledger(session, policy).credit_many(requests, now)
     for candidate, outcome in zip(passed, outcomes, strict=True):
         candidate.status = "credited"
         candidate.points = outcome.points
-        for reason in (candidate.withheld, "daily_cap_reached" if outcome.capped else None):
-            if reason and reason not in candidate.reasons:
-                candidate.reasons.append(reason)
+        candidate.reasons = reasons_after_credit(candidate.reasons, candidate.withheld, outcome)
         verdict = candidate.parking
         if verdict is not None and not verdict.allowed:
             offence = _OffenceTrip(candidate.uid, candidate.account_id, operator_id,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
-from service.ledger.ledger import CreditOutcome, Ledger, credit_id
+from service.ledger.ledger import CreditOutcome, CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
@@ -25,34 +25,51 @@ def new_trip_uid() -> str:
 TripEndJudge = Callable[[Session, Trip, dict[str, Any]], str | None]
 
 
+def trip_credit(
+    policy: LedgerPolicy,
+    *,
+    account_id: str,
+    trip_uid: str,
+    co2_g: int,
+    mode: str,
+    receipt: dict[str, Any] | None,
+    ended_at: dt.datetime,
+    withheld: str | None = None,
+) -> CreditRequest:
+    """The ledger credit an accepted trip earns: its reduction in points, or nothing when its
+    points are withheld (the decision is still recorded, as a credit of zero)."""
+    return CreditRequest(
+        account_id=account_id, purpose="trip", ref=trip_uid,
+        points=0 if withheld else policy.points_for(co2_g), occurred_at=ended_at,
+        trip_uid=trip_uid,
+        details={"co2_g": co2_g, "mode": mode, "methodology": (receipt or {}).get("methodology")},
+    )  # fmt: skip
+
+
+def reasons_after_credit(
+    reasons: list[str], withheld: str | None, outcome: CreditOutcome
+) -> list[str]:
+    """A credited trip's reasons: why its points were withheld or capped, if they were."""
+    added = [r for r in (withheld, CAP_REASON if outcome.capped else None) if r]
+    return [*reasons, *(r for r in added if r not in reasons)]
+
+
 def credit_trip(
     ledger: Ledger, trip: Trip, now: dt.datetime, *, withheld: str | None = None
 ) -> CreditOutcome:
     """Credit an accepted trip's points once; the trip row records what was credited.
 
-    ``withheld`` names why the trip earns nothing (e.g. parked in a no-parking zone); the
-    decision is still recorded in the ledger, as a credit of zero, so it is made only once.
+    ``withheld`` names why the trip earns nothing (e.g. parked in a no-parking zone).
     """
     assert trip.account_id is not None
-    outcome = ledger.credit(
-        trip.account_id,
-        purpose="trip",
-        ref=trip.uid,
-        points=0 if withheld else ledger.policy.points_for(trip.co2_g),
-        occurred_at=trip.ended_at,
-        now=now,
-        trip_uid=trip.uid,
-        details={
-            "co2_g": trip.co2_g,
-            "mode": trip.mode,
-            "methodology": (trip.receipt or {}).get("methodology"),
-        },
-    )
+    request = trip_credit(
+        ledger.policy, account_id=trip.account_id, trip_uid=trip.uid, co2_g=trip.co2_g,
+        mode=trip.mode, receipt=trip.receipt, ended_at=trip.ended_at, withheld=withheld,
+    )  # fmt: skip
+    outcome = ledger.credit_many([request], now)[0]
     trip.points = outcome.points
     trip.status = "credited"
-    for reason in (withheld, CAP_REASON if outcome.capped else None):
-        if reason and reason not in (trip.reasons or []):
-            trip.reasons = [*(trip.reasons or []), reason]
+    trip.reasons = reasons_after_credit(list(trip.reasons or []), withheld, outcome)
     return outcome
 
 
