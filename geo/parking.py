@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import shapely
 from shapely.geometry import Point
@@ -46,6 +47,19 @@ class ParkingVerdict:
     zone_type: str | None
     parking_category: str  # MDS: corral, rack, curb, other_valid, invalid
     nearest_allowed: tuple[str, float] | None  # (zone_id, metres) of the nearest parking zone
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> ParkingVerdict:
+        """The verdict ``as_dict`` wrote (extra keys, such as a consequence, are ignored)."""
+        nearest = stored.get("nearest_allowed")
+        return cls(
+            stored["allowed"],
+            stored["reason"],
+            stored.get("zone_id"),
+            stored.get("zone_type"),
+            stored["parking_category"],
+            (nearest["zone_id"], nearest["distance_m"]) if nearest else None,
+        )
 
     def as_dict(self) -> dict:
         nearest = (

@@ -310,17 +310,9 @@ def _candidate_of(row: Trip) -> Candidate:
         end=None if row.end_lat is None else LatLng(row.end_lat, row.end_lng),  # type: ignore[arg-type]
         distance_m=row.distance_m, vehicle_id=row.vehicle_id, vehicle_type=row.vehicle_type,
     )  # fmt: skip
-    parking = None
-    if row.parking:
-        nearest = row.parking.get("nearest_allowed")
-        parking = ParkingVerdict(
-            row.parking["allowed"], row.parking["reason"], row.parking.get("zone_id"),
-            row.parking.get("zone_type"), row.parking["parking_category"],
-            (nearest["zone_id"], nearest["distance_m"]) if nearest else None,
-        )  # fmt: skip
-    candidate = Candidate(0, trip, row.content_digest or "", row.uid, co2_g=row.co2_g,
-                          receipt=row.receipt, parking=parking)  # fmt: skip
-    return candidate
+    parking = ParkingVerdict.from_dict(row.parking) if row.parking else None
+    return Candidate(0, trip, row.content_digest or "", row.uid, co2_g=row.co2_g,
+                     receipt=row.receipt, parking=parking)  # fmt: skip
 
 
 def _lost_race(error: IntegrityError | OperationalError) -> bool:

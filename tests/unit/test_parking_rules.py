@@ -90,3 +90,14 @@ def test_precedence_decides_between_overlapping_zones():
 def test_outside_the_service_area():
     area = zone("area", "service_area", shape=box(121.0, 31.0, 121.1, 31.1))
     assert judge([area]) == (False, "outside_service_area")
+
+
+def test_a_stored_verdict_reads_back_as_it_was():
+    from geo.parking import ParkingVerdict
+
+    verdict = ParkingVerdict(False, "no_parking_zone", "plaza", "no_parking", "invalid",
+                             ("corral-1", 12.5))  # fmt: skip
+    stored = {**verdict.as_dict(), "consequence": {"kind": "reminder"}}
+    assert ParkingVerdict.from_dict(stored) == verdict
+    allowed = ParkingVerdict(True, "global_rules", None, None, "other_valid", None)
+    assert ParkingVerdict.from_dict(allowed.as_dict()) == allowed
