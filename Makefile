@@ -1,16 +1,22 @@
-# The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+# The two commands a newcomer needs: `make demo` and `make test`. Both set everything up first.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 BIND   ?= 127.0.0.1:8000
+DEMO_ARGS ?=
 
-.PHONY: run test lint
+.PHONY: demo run test lint
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+## The demo city on the embedded database: a service, simulated operators and riders over HTTP,
+## a summary, then the service left running (DEMO_ARGS="--exit" stops after the summary).
+demo: $(BIN)/.installed
+	$(BIN)/greenpoints demo $(DEMO_ARGS)
 
 ## Migrate the embedded SQLite database and serve the API on $(BIND).
 run: $(BIN)/.installed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from importlib.metadata import entry_points
 
 import click
 
@@ -14,7 +15,26 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-@click.group()
+PLUGIN_GROUP = "greenpoints.commands"
+
+
+class _WithPlugins(click.Group):
+    """The service's own commands, plus those other installed parts of the project declare
+    under the entry-point group ``greenpoints.commands`` (the demo lives in mock_clients,
+    which the service itself never imports); they are loaded only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *entry_points(group=PLUGIN_GROUP).names})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        own = super().get_command(ctx, cmd_name)
+        if own is not None:
+            return own
+        found = entry_points(group=PLUGIN_GROUP, name=cmd_name)
+        return next(iter(found)).load() if found else None
+
+
+@click.group(cls=_WithPlugins)
 def main() -> None:
     """greenpoints: green-mobility carbon points service."""
 

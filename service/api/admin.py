@@ -1,4 +1,4 @@
-"""Admin ledger actions: reversing a fraudulent trip's credit."""
+"""Admin ledger actions: reversing a fraudulent trip's credit, the books at a glance."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from service.api.context import services
 from service.api.guard import requires_scope
-from service.usecases import crediting
+from service.usecases import crediting, ledger_ops
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Administration")
 
@@ -23,6 +23,34 @@ class ReversalSchema(ma.Schema):
     reversal_id = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True, metadata={"description": "points taken back"})
     new = ma.fields.Boolean(required=True, metadata={"description": "false on a repeat"})
+
+
+class BucketsSchema(ma.Schema):
+    pending = ma.fields.Integer(required=True)
+    available = ma.fields.Integer(required=True)
+    held = ma.fields.Integer(required=True)
+
+
+class LedgerTotalsSchema(ma.Schema):
+    issued = ma.fields.Integer(
+        required=True, metadata={"description": "points issued, net of reversals"}
+    )
+    issued_by_kind = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
+                                    required=True)  # fmt: skip
+    redeemed = ma.fields.Integer(required=True)
+    donated = ma.fields.Integer(required=True)
+    penalties = ma.fields.Integer(required=True)
+    riders = ma.fields.Nested(BucketsSchema, required=True)
+
+
+@blp.route("/ledger/totals", methods=["GET"])
+@requires_scope("admin")
+@blp.response(200, LedgerTotalsSchema)
+def ledger_totals() -> dict[str, Any]:
+    """Issued, redeemed, donated and fined points and what riders hold, from the entries:
+    issued = redeemed + donated + penalties + everything riders hold."""
+    svc = services()
+    return ledger_ops.totals(svc.db, svc.policy)
 
 
 @blp.route("/trips/<string:trip_uid>/reversal", methods=["POST"])

@@ -461,6 +461,32 @@ class Ledger:
 
     # -- checking -----------------------------------------------------------------------------
 
+    def flows(self) -> dict[str, dict[str, int]]:
+        """For each system account, the net points it has sent out, per transaction kind:
+        what was issued (and taken back), redeemed, donated and fined, from the entries."""
+        rows = self.session.execute(
+            select(LedgerEntry.account_id, LedgerTransaction.kind, func.sum(LedgerEntry.amount))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(LedgerEntry.account_id.in_(P.SYSTEM_ACCOUNTS))
+            .group_by(LedgerEntry.account_id, LedgerTransaction.kind)
+        )
+        flows: dict[str, dict[str, int]] = {account: {} for account in P.SYSTEM_ACCOUNTS}
+        for account, kind, total in rows:
+            flows[account][kind] = -int(total)
+        return flows
+
+    def personal_totals(self) -> dict[str, int]:
+        """What all riders hold together, per bucket, from the entries."""
+        totals = {"pending": 0, "available": 0, "held": 0}
+        rows = self.session.execute(
+            select(LedgerEntry.bucket, func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.account_id.not_in(P.SYSTEM_ACCOUNTS))
+            .group_by(LedgerEntry.bucket)
+        )
+        for bucket, total in rows:
+            totals[bucket] = int(total)
+        return totals
+
     def verify(self) -> tuple[list[Discrepancy], list[str]]:
         """Cached balances that differ from the sums of entries, and unbalanced transactions."""
         sums: dict[tuple[str, str], int] = {

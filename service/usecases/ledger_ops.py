@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from service.ledger import postings
 from service.ledger.ledger import MATURE_BATCH, Discrepancy, Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
@@ -22,6 +23,24 @@ def mature_due(db: Database, policy: LedgerPolicy, now: dt.datetime | None = Non
         if moved == 0:
             break
     return total
+
+
+def totals(db: Database, policy: LedgerPolicy) -> dict[str, object]:
+    """The books at a glance: points issued (net of reversals), redeemed, donated and fined,
+    and what riders hold, each summed from the entries."""
+    with db.reading() as session:
+        ledger = Ledger(session, policy)
+        flows = ledger.flows()
+        held = ledger.personal_totals()
+    issued = flows[postings.ISSUANCE]
+    return {
+        "issued": sum(issued.values()),
+        "issued_by_kind": issued,
+        "redeemed": -sum(flows[postings.REDEMPTIONS].values()),
+        "donated": -sum(flows[postings.DONATIONS].values()),
+        "penalties": -sum(flows[postings.PENALTIES].values()),
+        "riders": held,
+    }
 
 
 def verify(db: Database, policy: LedgerPolicy) -> tuple[list[Discrepancy], list[str]]:

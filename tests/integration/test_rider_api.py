@@ -250,6 +250,8 @@ def test_admin_reverses_a_fraudulent_trip(svc, client, alice):
     token = svc.tokens.issue_access_token(client_id=admin.client_id, kind="admin",
                                           scopes=("admin",))  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
+    totals = client.get("/v1/admin/ledger/totals", headers=headers).get_json()
+    assert (totals["issued"], totals["riders"]["pending"]) == (230, 230)
     path = f"/v1/admin/trips/{trip.uid}/reversal"
     first = client.post(path, headers=headers, json={"reason": "gps_spoofing"})
     assert first.get_json()["points"] == 230 and first.get_json()["new"]
@@ -260,6 +262,10 @@ def test_admin_reverses_a_fraudulent_trip(svc, client, alice):
     assert body["status"] == "reversed"
     assert client.get("/v1/me/account", headers=alice).get_json()["balance"]["pending"] == 0
     assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
+    totals = client.get("/v1/admin/ledger/totals", headers=headers).get_json()
+    assert totals["issued"] == 0 and totals["issued_by_kind"]["credit"] == 230
+    assert totals["riders"] == {"pending": 0, "available": 0, "held": 0}
+    assert client.get("/v1/admin/ledger/totals", headers=alice).status_code == 403
 
 
 def test_export_then_erase(svc, client, alice, operator):
