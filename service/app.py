@@ -24,6 +24,7 @@ from service.api import (
     oauth,
     parking,
     trips,
+    vehicles,
 )
 from service.api.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -113,6 +114,7 @@ def create_app(
         fences.blp,
         parking.blp,
         trips.blp,
+        vehicles.blp,
     ):
         api.register_blueprint(blueprint)
     for name, schema in openapi_components().items():

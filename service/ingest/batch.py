@@ -81,14 +81,14 @@ def decode_items(raws: Sequence[msgspec.Raw], *, mds: bool = False) -> list[Trip
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             message = str(exc)
             items.append(ItemFailure(index, _trip_id_of(raw), "invalid_trip", message,
-                                     _field_of(message)))  # fmt: skip
+                                     field_of(message)))  # fmt: skip
         except UnsupportedVehicle as exc:
             items.append(ItemFailure(index, _trip_id_of(raw), "unsupported_vehicle", str(exc),
                                      "vehicle_type"))  # fmt: skip
     return items
 
 
-def _field_of(message: str) -> str | None:
+def field_of(message: str) -> str | None:
     """The failing field of a msgspec error as a dotted path (``start.lat``, ``trips[3]``)."""
     at = _PATH.search(message)
     path = at.group(1) if at else ""

@@ -167,6 +167,16 @@ class RedisStore:
         pipe_result = self._call("eval", _INCR_WITH_TTL, 1, full, int(ttl_s * 1000))
         return int(pipe_result)  # type: ignore[arg-type]
 
+    def run_script(self, script: str, keys: list[str], args: list[object]) -> object:
+        """A Lua script over prefixed ``keys``: several commands, atomically, one round trip."""
+        return self._call("eval", script, len(keys), *(self._prefix + k for k in keys), *args)
+
+    def hash_items(self, key: str) -> dict[bytes, bytes]:
+        return self._call("hgetall", self._prefix + key)  # type: ignore[return-value]
+
+    def set_members(self, key: str) -> set[bytes]:
+        return self._call("smembers", self._prefix + key)  # type: ignore[return-value]
+
     def close(self) -> None:
         self._client.close()
 

@@ -1,6 +1,13 @@
 """Every table the service owns, gathered so Alembic and the tests see the whole schema."""
 
-from service.persistence import geo_models, ledger_models, mall_models, models, rider_models
+from service.persistence import (
+    fleet_models,
+    geo_models,
+    ledger_models,
+    mall_models,
+    models,
+    rider_models,
+)
 from service.persistence.models import Base
 
 # Indexes the migrations create by hand where a model cannot say it for every database (the
@@ -17,4 +24,12 @@ def include_object(
     return not (type_ == "table" and name == "spatial_ref_sys")
 
 
-__all__ = ["Base", "geo_models", "ledger_models", "mall_models", "models", "rider_models"]
+__all__ = [
+    "Base",
+    "fleet_models",
+    "geo_models",
+    "ledger_models",
+    "mall_models",
+    "models",
+    "rider_models",
+]

@@ -1,0 +1,59 @@
+"""Fleet status: each vehicle's latest position, and the sightings kept for demand history.
+
+Revision ID: 0006_fleet_status
+Revises: 0005_trip_ingestion
+Create Date: 2026-11-21
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_fleet_status"
+down_revision = "0005_trip_ingestion"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "vehicle_positions",
+        sa.Column("operator_id", sa.String(64), nullable=False),
+        sa.Column("vehicle_id", sa.String(200), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lng", sa.Float(), nullable=False),
+        sa.Column("cell", sa.String(16), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("vehicle_type", sa.String(64), nullable=True),
+        sa.Column("range_m", sa.Integer(), nullable=True),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("operator_id", "vehicle_id", name=op.f("pk_vehicle_positions")),
+    )
+    op.create_index("ix_vehicle_positions_operator_cell", "vehicle_positions",
+                    ["operator_id", "cell"])  # fmt: skip
+    op.create_table(
+        "vehicle_sightings",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("operator_id", sa.String(64), nullable=False),
+        sa.Column("vehicle_id", sa.String(200), nullable=False),
+        sa.Column("cell", sa.String(16), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vehicle_sightings")),
+    )
+    op.create_index("ix_vehicle_sightings_operator_time", "vehicle_sightings",
+                    ["operator_id", "reported_at"])  # fmt: skip
+
+
+def downgrade() -> None:
+    op.drop_index("ix_vehicle_sightings_operator_time", table_name="vehicle_sightings")
+    op.drop_table("vehicle_sightings")
+    op.drop_index("ix_vehicle_positions_operator_cell", table_name="vehicle_positions")
+    op.drop_table("vehicle_positions")

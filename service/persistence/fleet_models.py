@@ -1,0 +1,44 @@
+"""Fleet tables: every vehicle's latest position, and the sightings kept for demand history.
+
+``vehicle_positions`` holds one row per (operator, vehicle), replaced only by a newer report,
+so a late, stale snapshot never moves a vehicle back. ``vehicle_sightings`` is append-only.
+``cell`` is the H3 cell at ``TRIP_CELL_RESOLUTION``: dispatch units are its parents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Float, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.persistence.models import Base, UtcDateTime
+
+
+class VehiclePosition(Base):
+    __tablename__ = "vehicle_positions"
+    __table_args__ = (Index("ix_vehicle_positions_operator_cell", "operator_id", "cell"),)
+
+    operator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vehicle_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lng: Mapped[float] = mapped_column(Float)
+    cell: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    vehicle_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    range_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class VehicleSighting(Base):
+    __tablename__ = "vehicle_sightings"
+    __table_args__ = (Index("ix_vehicle_sightings_operator_time", "operator_id", "reported_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)  # fmt: skip
+    operator_id: Mapped[str] = mapped_column(String(64))
+    vehicle_id: Mapped[str] = mapped_column(String(200))
+    cell: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
