@@ -23,6 +23,7 @@ from service.api import (
     methodologies,
     oauth,
     parking,
+    rebalancing,
     trips,
     vehicles,
 )
@@ -113,6 +114,7 @@ def create_app(
         methodologies.blp,
         fences.blp,
         parking.blp,
+        rebalancing.blp,
         trips.blp,
         vehicles.blp,
     ):

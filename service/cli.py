@@ -340,6 +340,40 @@ def methodologies_recompute(
                f"skipped: {skipped}")  # fmt: skip
 
 
+# -- rebalancing ---------------------------------------------------------------------------
+
+
+@main.group()
+def rebalancing() -> None:
+    """Fleet rebalancing: truck moves between dispatch units."""
+
+
+@rebalancing.command("plan")
+@click.option("--operator", "operator_id", required=True, help="the operator's client id")
+@click.option("--truck-capacity", type=click.IntRange(1, 500), default=None,
+              help="vehicles per truck run (default: TRUCK_CAPACITY)")  # fmt: skip
+def rebalancing_plan(operator_id: str, truck_capacity: int | None) -> None:
+    """Print the moves GET /v1/rebalancing/recommendations gives the operator now."""
+    from service.fleet.positions import position_store
+    from service.usecases.rebalancing import RebalancingRules, recommend
+
+    svc = _services()
+    plan = recommend(
+        svc.db, position_store(svc.db, svc.store), RebalancingRules.from_settings(svc.settings),
+        operator_id, dt.datetime.now(dt.UTC), truck_capacity,
+    )  # fmt: skip
+    svc.db.dispose()
+    for move in plan["moves"]:
+        click.echo(f"{move['from_unit']} -> {move['to_unit']}\t{move['vehicles']} vehicles\t"
+                   f"{move['distance_m']} m")  # fmt: skip
+    click.echo(
+        f"{len(plan['moves'])} moves, {plan['moved_vehicles']} vehicles, "
+        f"{plan['vehicle_metres']} vehicle-metres; surplus {plan['surplus_vehicles']}, "
+        f"deficit {plan['deficit_vehicles']} (H3 res {plan['resolution']}, next "
+        f"{plan['window_hours']} h, {plan['truck_capacity']} per truck)"
+    )
+
+
 # -- serving -------------------------------------------------------------------------------
 
 

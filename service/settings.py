@@ -78,6 +78,12 @@ class Settings:
     consent_grace_days: int = 7
     trip_cell_resolution: int = 10
     ingest_requests_per_minute: int = 600
+    rebalancing_resolution: int = 9
+    rebalancing_window_hours: int = 1
+    demand_weeks: int = 4
+    truck_capacity: int = 20
+    incentive_points_per_vehicle: int = 20
+    incentive_cap_points: int = 200
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +124,12 @@ class Settings:
             consent_grace_days=_int(env, "CONSENT_GRACE_DAYS", 7),
             trip_cell_resolution=_int(env, "TRIP_CELL_RESOLUTION", 10),
             ingest_requests_per_minute=_int(env, "INGEST_REQUESTS_PER_MINUTE", 600),
+            rebalancing_resolution=_int(env, "REBALANCING_RESOLUTION", 9),
+            rebalancing_window_hours=_int(env, "REBALANCING_WINDOW_HOURS", 1),
+            demand_weeks=_int(env, "DEMAND_WEEKS", 4),
+            truck_capacity=_int(env, "TRUCK_CAPACITY", 20),
+            incentive_points_per_vehicle=_int(env, "INCENTIVE_POINTS_PER_VEHICLE", 20),
+            incentive_cap_points=_int(env, "INCENTIVE_CAP_POINTS", 200),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> Settings:

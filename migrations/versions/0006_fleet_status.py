@@ -1,4 +1,5 @@
-"""Fleet status: each vehicle's latest position, and the sightings kept for demand history.
+"""Fleet status and rebalancing: each vehicle's latest position, the sightings kept for demand
+history, each 15-minute slot's incentive map, and an index for trips by operator and start.
 
 Revision ID: 0006_fleet_status
 Revises: 0005_trip_ingestion
@@ -51,8 +52,25 @@ def upgrade() -> None:
     op.create_index("ix_vehicle_sightings_operator_time", "vehicle_sightings",
                     ["operator_id", "reported_at"])  # fmt: skip
 
+    op.create_table(
+        "incentive_maps",
+        sa.Column("operator_id", sa.String(64), nullable=False),
+        sa.Column("slot_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolution", sa.Integer(), nullable=False),
+        sa.Column("units", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("operator_id", "slot_start", name=op.f("pk_incentive_maps")),
+    )
+    op.create_index("ix_trips_operator_started", "trips", ["operator_id", "started_at"])
+    op.create_index(
+        "ix_trips_operator_vehicle", "trips", ["operator_id", "vehicle_id", "started_at"]
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_trips_operator_vehicle", table_name="trips")
+    op.drop_index("ix_trips_operator_started", table_name="trips")
+    op.drop_table("incentive_maps")
     op.drop_index("ix_vehicle_sightings_operator_time", table_name="vehicle_sightings")
     op.drop_table("vehicle_sightings")
     op.drop_index("ix_vehicle_positions_operator_cell", table_name="vehicle_positions")

@@ -51,6 +51,10 @@ class EntrySchema(ma.Schema):
     bucket = ma.fields.String(required=True)
     amount = ma.fields.Integer(required=True)
     trip_uid = ma.fields.String(allow_none=True)
+    purpose = ma.fields.String(
+        allow_none=True, metadata={"description": "of a credit: trip, rebalancing, dispute..."}
+    )
+    reason = ma.fields.String(allow_none=True, metadata={"description": "why, in words"})
     created_at = ma.fields.DateTime(required=True)
 
 

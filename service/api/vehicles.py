@@ -15,7 +15,7 @@ from service.api.guard import requires_scope
 from service.errors import InvalidInput, PayloadTooLarge
 from service.fleet.contract import MAX_VEHICLES, decode_envelope, decode_vehicles
 from service.fleet.positions import position_store
-from service.usecases import fleet
+from service.usecases import fleet, rebalancing
 
 blp = Blueprint("vehicles", __name__, url_prefix="/v1", description="Fleet status")
 
@@ -85,5 +85,10 @@ def _snapshot(*, mds: bool) -> dict[str, Any]:
         )
     now = dt.datetime.now(dt.UTC)
     items = decode_vehicles(raws, now, mds=mds)
-    return fleet.record_snapshot(svc.db, position_store(svc.db, svc.store), caller().subject,
-                                 items, now, svc.settings.trip_cell_resolution)  # fmt: skip
+    positions = position_store(svc.db, svc.store)
+    answer = fleet.record_snapshot(svc.db, positions, caller().subject, items, now,
+                                   svc.settings.trip_cell_resolution)  # fmt: skip
+    # The slot's incentive map is fixed from the first snapshot of the slot on.
+    rules = rebalancing.RebalancingRules.from_settings(svc.settings)
+    rebalancing.current_map(svc.db, positions, rules, caller().subject, now)
+    return answer

@@ -331,7 +331,7 @@ def _conflict(index: int, trip_id: str, where: str) -> ItemFailure:
 
 
 def _result(candidate: Candidate) -> dict[str, Any]:
-    return {
+    result = {
         "trip_id": candidate.trip.trip_id,
         "trip_uid": candidate.uid,
         "status": candidate.status,
@@ -339,3 +339,6 @@ def _result(candidate: Candidate) -> dict[str, Any]:
         "co2_g": candidate.co2_g,
         "reasons": list(candidate.reasons),
     }
+    if candidate.bonus_points:
+        result["bonus_points"] = candidate.bonus_points
+    return result

@@ -73,6 +73,7 @@ class Candidate:
     status: str = "rejected"
     points: int = 0
     consequence: dict[str, Any] | None = None  # of a bad parking: reminder or penalty
+    bonus_points: int = 0  # a rebalancing bonus, credited on its own
 
     @property
     def withheld(self) -> str | None:

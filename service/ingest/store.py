@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service.geofence.licence import licence_cells_at
+from service.ingest.bonuses import credit_bonuses
 from service.ingest.contract import TripIn
 from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
@@ -147,6 +148,9 @@ def settle_accepted(
             offence = _OffenceTrip(candidate.uid, candidate.account_id, operator_id,
                                    candidate.trip.end_time)  # fmt: skip
             candidate.consequence = record_offence(session, policy, parking_rules, offence, verdict)
+    bonuses = credit_bonuses(session, policy, operator_id, passed, now)
+    for candidate in passed:
+        candidate.bonus_points = bonuses.get(candidate.uid, 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -175,6 +175,9 @@ class Ledger:
         self._write(transaction_id=transaction_id, account_id=account_id, **transaction)
         return True
 
+    def has_transaction(self, transaction_id: str) -> bool:
+        return self._exists(transaction_id) is not None
+
     def _exists(self, transaction_id: str) -> LedgerTransaction | None:
         return self.session.get(LedgerTransaction, transaction_id)
 

@@ -3,13 +3,14 @@
 ``vehicle_positions`` holds one row per (operator, vehicle), replaced only by a newer report,
 so a late, stale snapshot never moves a vehicle back. ``vehicle_sightings`` is append-only.
 ``cell`` is the H3 cell at ``TRIP_CELL_RESOLUTION``: dispatch units are its parents.
+``incentive_maps`` keeps each 15-minute slot's rider bonuses, written once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.persistence.models import Base, UtcDateTime
@@ -42,3 +43,16 @@ class VehicleSighting(Base):
     cell: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     reported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class IncentiveMap(Base):
+    """The bonus points of every unit for one operator and one 15-minute slot, fixed once
+    written: the map a trip started under decides its bonus, whenever the trip is posted."""
+
+    __tablename__ = "incentive_maps"
+
+    operator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot_start: Mapped[dt.datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    resolution: Mapped[int] = mapped_column(Integer)
+    units: Mapped[dict] = mapped_column(JSON)  # unit -> [balance, pickup points, dropoff points]
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -62,6 +62,8 @@ class Trip(Base):
         Index("ix_trips_account_started", "account_id", "started_at"),
         Index("ix_trips_operator_status", "operator_id", "status", "created_at"),
         Index("ix_trips_operator_rider_ref", "operator_id", "rider_ref"),
+        Index("ix_trips_operator_started", "operator_id", "started_at"),
+        Index("ix_trips_operator_vehicle", "operator_id", "vehicle_id", "started_at"),
         CheckConstraint("mode IN ('bike', 'ebike', 'metro', 'bus')", name="mode_known"),
     )
 

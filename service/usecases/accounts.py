@@ -180,6 +180,8 @@ def _entry_view(entry: LedgerEntry, transaction: LedgerTransaction) -> dict[str,
         "bucket": entry.bucket,
         "amount": entry.amount,
         "trip_uid": transaction.trip_uid,
+        "purpose": (transaction.details or {}).get("purpose"),
+        "reason": (transaction.details or {}).get("reason"),
         "created_at": entry.created_at,
     }
 

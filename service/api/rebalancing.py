@@ -1,0 +1,98 @@
+"""Rebalancing: truck moves for operators, and the incentive map riders earn bonuses by."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from service.api.context import caller, services
+from service.api.guard import requires_scope
+from service.errors import InvalidInput
+from service.fleet.positions import position_store
+from service.usecases import rebalancing
+
+blp = Blueprint("rebalancing", __name__, url_prefix="/v1/rebalancing", description="Rebalancing")
+
+
+class RecommendationQuerySchema(ma.Schema):
+    truck_capacity = ma.fields.Integer(
+        load_default=None, validate=ma.validate.Range(min=1, max=500)
+    )
+
+
+class MoveSchema(ma.Schema):
+    from_unit = ma.fields.String(required=True)
+    to_unit = ma.fields.String(required=True)
+    vehicles = ma.fields.Integer(required=True)
+    distance_m = ma.fields.Integer(required=True)
+
+
+class RecommendationsSchema(ma.Schema):
+    generated_at = ma.fields.DateTime(required=True)
+    resolution = ma.fields.Integer(
+        required=True, metadata={"description": "H3 resolution of units"}
+    )
+    window_hours = ma.fields.Integer(required=True)
+    truck_capacity = ma.fields.Integer(required=True)
+    surplus_vehicles = ma.fields.Integer(required=True)
+    deficit_vehicles = ma.fields.Integer(required=True)
+    moved_vehicles = ma.fields.Integer(required=True)
+    vehicle_metres = ma.fields.Integer(required=True)
+    moves = ma.fields.List(ma.fields.Nested(MoveSchema), required=True)
+
+
+class IncentiveQuerySchema(ma.Schema):
+    operator_id = ma.fields.String(
+        load_default=None, metadata={"description": "riders: whose fleet (operators: their own)"}
+    )
+
+
+class UnitBonusSchema(ma.Schema):
+    unit = ma.fields.String(required=True)
+    balance = ma.fields.Integer(required=True)
+    pickup_points = ma.fields.Integer(required=True)
+    dropoff_points = ma.fields.Integer(required=True)
+
+
+class IncentiveMapSchema(ma.Schema):
+    slot_start = ma.fields.DateTime(required=True)
+    valid_until = ma.fields.DateTime(required=True)
+    resolution = ma.fields.Integer(required=True)
+    units = ma.fields.List(ma.fields.Nested(UnitBonusSchema), required=True)
+
+
+@blp.route("/recommendations", methods=["GET"])
+@requires_scope("fleet:read")
+@blp.arguments(RecommendationQuerySchema, location="query")
+@blp.response(200, RecommendationsSchema)
+def recommendations(query: dict[str, Any]) -> dict[str, Any]:
+    """Truck moves from surplus to deficit units of my fleet for the next window: the least
+    vehicle-metres, no move over one truck load."""
+    svc = services()
+    return rebalancing.recommend(
+        svc.db, position_store(svc.db, svc.store), rebalancing.RebalancingRules.from_settings(
+            svc.settings), caller().subject, dt.datetime.now(dt.UTC), query["truck_capacity"],
+    )  # fmt: skip
+
+
+@blp.route("/incentives", methods=["GET"])
+@requires_scope("fleet:read", "account")
+@blp.arguments(IncentiveQuerySchema, location="query")
+@blp.response(200, IncentiveMapSchema)
+def incentive_map(query: dict[str, Any]) -> dict[str, Any]:
+    """The bonus points of this 15-minute slot: a trip that starts in a unit with pick-up
+    points and ends in one with drop-off points earns both, fixed at its start."""
+    svc = services()
+    principal = caller()
+    operator_id = query["operator_id"] if "account" in principal.scopes else principal.subject
+    if not operator_id:
+        raise InvalidInput(
+            "riders say whose fleet: operator_id", errors={"operator_id": ["required"]}
+        )
+    rules = rebalancing.RebalancingRules.from_settings(svc.settings)
+    found = rebalancing.current_map(svc.db, position_store(svc.db, svc.store), rules, operator_id,
+                                    dt.datetime.now(dt.UTC))  # fmt: skip
+    return found.as_dict()

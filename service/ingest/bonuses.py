@@ -1,0 +1,161 @@
+"""Rebalancing bonuses: a credited bike or e-bike trip that started in a unit with pick-up
+points and ended in one with drop-off points earns both, by the incentive map of the 15-minute
+slot it started in, as a ledger credit of its own (``credit:rebalancing:<trip uid>``) whose
+details are its receipt.
+
+Moving a vehicle back and forth earns nothing: when the same vehicle made the opposite trip
+(from this end unit to this start unit) within ``BACK_AND_FORTH`` of this one, this trip earns
+no bonus and the other trip's bonus, if it had one, is reversed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.fleet.units import unit_of
+from service.ingest.evaluate import Candidate
+from service.ledger.ledger import CreditRequest, Ledger, credit_id
+from service.ledger.policy import LedgerPolicy
+from service.persistence import bulk
+from service.persistence.fleet_models import IncentiveMap
+from service.persistence.rider_models import Trip
+from service.usecases.rebalancing import IncentiveMapView, map_view, slot_of
+
+BACK_AND_FORTH = dt.timedelta(hours=24)
+PURPOSE = "rebalancing"
+_TRIPS = Trip.__table__
+_MAPS = IncentiveMap.__table__
+
+
+@dataclasses.dataclass(frozen=True)
+class _Move:
+    uid: str
+    vehicle_id: str
+    started_at: dt.datetime
+    start_unit: str
+    end_unit: str
+
+
+def credit_bonuses(
+    session: Session,
+    policy: LedgerPolicy,
+    operator_id: str,
+    credited: Sequence[Candidate],
+    now: dt.datetime,
+) -> dict[str, int]:
+    """Credit the bonuses the batch's credited trips earned; returns points per trip uid. The
+    caller holds the riders' account locks."""
+    eligible = [c for c in credited if _may_earn(c)]
+    if not eligible:
+        return {}
+    slots = sorted({slot_of(c.trip.start_time) for c in eligible})
+    maps = {
+        view.slot_start: view
+        for view in (
+            map_view(operator_id, row)
+            for row in session.connection().execute(
+                select(_MAPS).where(_MAPS.c.operator_id == operator_id,
+                                    bulk.one_of(session, _MAPS.c.slot_start, slots))
+            ).mappings()
+        )
+    }  # fmt: skip
+    if not maps:
+        return {}
+    earlier = _recent_moves(session, operator_id, eligible, maps)
+    requests: list[CreditRequest] = []
+    in_batch: list[_Move] = []
+    earned: dict[str, int] = {}
+    for c in sorted(eligible, key=lambda c: (c.trip.start_time, c.uid)):
+        slot = slot_of(c.trip.start_time)
+        if slot not in maps:
+            continue
+        bonus_map = maps[slot]
+        resolution = bonus_map.resolution
+        move = _Move(c.uid, c.trip.vehicle_id or "", c.trip.start_time,
+                     unit_of(c.start_cell or "", resolution),
+                     unit_of(c.end_cell or "", resolution))  # fmt: skip
+        opposite = [m for m in (*earlier.get(move.vehicle_id, ()), *in_batch)
+                    if _reverses(m, move)]  # fmt: skip
+        in_batch.append(move)
+        if opposite:
+            for other in opposite:
+                earned.pop(other.uid, None)
+                requests = [r for r in requests if r.ref != other.uid]
+                _reverse_bonus(session, policy, other.uid, now)
+            continue
+        pickup, dropoff = bonus_map.bonus(move.start_unit, move.end_unit)
+        if not pickup:
+            continue
+        earned[c.uid] = pickup + dropoff
+        requests.append(CreditRequest(
+            account_id=c.account_id or "", purpose=PURPOSE, ref=c.uid, points=pickup + dropoff,
+            occurred_at=c.trip.end_time, trip_uid=c.uid,
+            details={"reason": f"rebalancing bonus: picked up in {move.start_unit} (surplus, "
+                               f"{pickup} points), left in {move.end_unit} (deficit, {dropoff} "
+                               "points)",
+                     "from_unit": move.start_unit, "to_unit": move.end_unit,
+                     "slot_start": slot.isoformat(), "pickup_points": pickup,
+                     "dropoff_points": dropoff, "resolution": resolution},
+        ))  # fmt: skip
+    outcomes = Ledger(session, policy).credit_many(requests, now)
+    return {r.ref: o.points for r, o in zip(requests, outcomes, strict=True) if o.points}
+
+
+def _may_earn(c: Candidate) -> bool:
+    return (c.status == "credited" and c.trip.mode in ("bike", "ebike") and c.withheld is None
+            and bool(c.trip.vehicle_id) and bool(c.start_cell) and bool(c.end_cell)
+            and c.account_id is not None)  # fmt: skip
+
+
+def _reverses(earlier: _Move, later: _Move) -> bool:
+    return (earlier.vehicle_id == later.vehicle_id and earlier.uid != later.uid
+            and earlier.start_unit == later.end_unit and earlier.end_unit == later.start_unit
+            and abs(later.started_at - earlier.started_at) <= BACK_AND_FORTH)  # fmt: skip
+
+
+def _recent_moves(
+    session: Session,
+    operator_id: str,
+    batch: Sequence[Candidate],
+    maps: dict[dt.datetime, IncentiveMapView],
+) -> dict[str, list[_Move]]:
+    """The vehicles' other credited trips around the batch, in units of the batch's maps."""
+    vehicles = sorted({c.trip.vehicle_id for c in batch if c.trip.vehicle_id})
+    lo = min(c.trip.start_time for c in batch) - BACK_AND_FORTH
+    hi = max(c.trip.start_time for c in batch) + BACK_AND_FORTH
+    resolution = min(view.resolution for view in maps.values())
+    uids = {c.uid for c in batch}
+    rows = session.connection().execute(
+        select(_TRIPS.c.uid, _TRIPS.c.vehicle_id, _TRIPS.c.started_at, _TRIPS.c.start_cell,
+               _TRIPS.c.end_cell)
+        .where(_TRIPS.c.operator_id == operator_id, _TRIPS.c.status == "credited",
+               bulk.one_of(session, _TRIPS.c.vehicle_id, vehicles),
+               _TRIPS.c.started_at >= lo, _TRIPS.c.started_at <= hi)
+    )  # fmt: skip
+    found: dict[str, list[_Move]] = {}
+    for uid, vehicle, started, start_cell, end_cell in rows:
+        if uid in uids:
+            continue
+        started = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
+        found.setdefault(vehicle, []).append(
+            _Move(
+                uid,
+                vehicle,
+                started,
+                unit_of(start_cell, resolution),
+                unit_of(end_cell, resolution),
+            )
+        )
+    return found
+
+
+def _reverse_bonus(session: Session, policy: LedgerPolicy, trip_uid: str, now: dt.datetime) -> None:
+    ledger = Ledger(session, policy)
+    bonus = credit_id(PURPOSE, trip_uid)
+    if ledger.has_transaction(bonus):
+        ledger.reverse_credit(bonus, reason="back_and_forth", now=now)

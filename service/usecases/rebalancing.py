@@ -1,0 +1,158 @@
+"""Rebalancing: truck moves from surplus to deficit units, and the 15-minute incentive maps
+that pay riders for the same work.
+
+A map is computed for the slot ``now`` falls in, from the fleet as it stands then, and written
+once (``ON CONFLICT DO NOTHING``, then read back), so every process serves the same map and a
+trip's bonus depends only on the map of the slot it started in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from geo.rebalancing import UnitState, balance_of, incentives, plan_moves
+from service.fleet.positions import PositionStore
+from service.fleet.units import Horizon, unit_states
+from service.persistence.database import Database
+from service.persistence.fleet_models import IncentiveMap
+from service.settings import Settings
+
+SLOT = dt.timedelta(minutes=15)
+_MAPS = IncentiveMap.__table__
+
+
+@dataclasses.dataclass(frozen=True)
+class RebalancingRules:
+    resolution: int
+    window_hours: int
+    weeks: int
+    truck_capacity: int
+    points_per_vehicle: int
+    cap_points: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RebalancingRules:
+        return cls(
+            resolution=min(settings.rebalancing_resolution, settings.trip_cell_resolution),
+            window_hours=settings.rebalancing_window_hours,
+            weeks=settings.demand_weeks,
+            truck_capacity=settings.truck_capacity,
+            points_per_vehicle=settings.incentive_points_per_vehicle,
+            cap_points=settings.incentive_cap_points,
+        )
+
+    def horizon(self, now: dt.datetime) -> Horizon:
+        return Horizon(now, self.window_hours, self.weeks, self.resolution)
+
+
+def recommend(
+    db: Database,
+    positions: PositionStore,
+    rules: RebalancingRules,
+    operator_id: str,
+    now: dt.datetime,
+    truck_capacity: int | None = None,
+) -> dict[str, Any]:
+    """Truck moves for the operator's fleet over the next window, and what they add up to."""
+    states = unit_states(db, positions, operator_id, rules.horizon(now))
+    balances = _balances(states, rules)
+    moves = plan_moves(
+        [(s.unit, s.lng, s.lat, balances[s.unit]) for s in states],
+        truck_capacity or rules.truck_capacity,
+    )
+    return {
+        "generated_at": now,
+        "resolution": rules.resolution,
+        "window_hours": rules.window_hours,
+        "truck_capacity": truck_capacity or rules.truck_capacity,
+        "surplus_vehicles": sum(b for b in balances.values() if b > 0),
+        "deficit_vehicles": -sum(b for b in balances.values() if b < 0),
+        "moved_vehicles": sum(m.vehicles for m in moves),
+        "vehicle_metres": sum(m.vehicles * m.distance_m for m in moves),
+        "moves": [dataclasses.asdict(m) for m in moves],
+    }
+
+
+def slot_of(moment: dt.datetime) -> dt.datetime:
+    """The start of the 15-minute slot ``moment`` falls in (UTC)."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+def current_map(
+    db: Database, positions: PositionStore, rules: RebalancingRules, operator_id: str,
+    now: dt.datetime,
+) -> IncentiveMapView:  # fmt: skip
+    """The map of the slot ``now`` falls in: read if written, else computed and written once."""
+    slot = slot_of(now)
+    found = map_of_slot(db, operator_id, slot)
+    if found is not None:
+        return found
+    states = unit_states(db, positions, operator_id, rules.horizon(slot))
+    balances = _balances(states, rules)
+    bonuses = incentives(balances, rules.points_per_vehicle, rules.cap_points)
+    units = {unit: [balances[unit], *bonuses[unit]] for unit in sorted(balances)}
+    row = {"operator_id": operator_id, "slot_start": slot, "resolution": rules.resolution,
+           "units": units, "created_at": now}  # fmt: skip
+    with db.transaction() as session:
+        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        session.connection().execute(dialect.insert(_MAPS).on_conflict_do_nothing(), [row])
+    written = map_of_slot(db, operator_id, slot)
+    if written is None:
+        raise RuntimeError(f"the incentive map of {operator_id} at {slot} was not kept")
+    return written
+
+
+@dataclasses.dataclass(frozen=True)
+class IncentiveMapView:
+    operator_id: str
+    slot_start: dt.datetime
+    resolution: int
+    units: dict[str, tuple[int, int, int]]  # unit -> (balance, pickup, dropoff)
+
+    def bonus(self, start_unit: str, end_unit: str) -> tuple[int, int]:
+        """(pickup, dropoff) points a trip earns: both only when it starts in a surplus unit
+        and ends in a deficit unit; otherwise none."""
+        pickup = self.units.get(start_unit, (0, 0, 0))[1]
+        dropoff = self.units.get(end_unit, (0, 0, 0))[2]
+        if start_unit == end_unit or not pickup or not dropoff:
+            return 0, 0
+        return pickup, dropoff
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "slot_start": self.slot_start,
+            "valid_until": self.slot_start + SLOT,
+            "resolution": self.resolution,
+            "units": [
+                {"unit": unit, "balance": b, "pickup_points": p, "dropoff_points": d}
+                for unit, (b, p, d) in sorted(self.units.items())
+                if p or d
+            ],
+        }
+
+
+def map_of_slot(db: Database, operator_id: str, slot: dt.datetime) -> IncentiveMapView | None:
+    with db.reading() as session:
+        row = session.connection().execute(
+            select(_MAPS).where(_MAPS.c.operator_id == operator_id, _MAPS.c.slot_start == slot)
+        ).mappings().first()  # fmt: skip
+    return None if row is None else map_view(operator_id, row)
+
+
+def map_view(operator_id: str, row: Mapping[str, Any]) -> IncentiveMapView:
+    """A stored ``incentive_maps`` row as a map."""
+    units = {unit: (int(b), int(p), int(d)) for unit, (b, p, d) in row["units"].items()}
+    slot = row["slot_start"]
+    slot = slot.astimezone(dt.UTC) if slot.tzinfo else slot.replace(tzinfo=dt.UTC)
+    return IncentiveMapView(operator_id, slot, row["resolution"], units)
+
+
+def _balances(states: list[UnitState], rules: RebalancingRules) -> dict[str, int]:
+    return {s.unit: balance_of(s, rules.window_hours) for s in states}
