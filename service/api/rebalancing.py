@@ -32,8 +32,9 @@ class MoveSchema(ma.Schema):
 
 class RecommendationsSchema(ma.Schema):
     generated_at = ma.fields.DateTime(required=True)
+    units = ma.fields.String(required=True, metadata={"description": "h3 or parking_zones"})
     resolution = ma.fields.Integer(
-        required=True, metadata={"description": "H3 resolution of units"}
+        required=True, metadata={"description": "H3 resolution of the units (0: parking zones)"}
     )
     window_hours = ma.fields.Integer(required=True)
     truck_capacity = ma.fields.Integer(required=True)
@@ -64,6 +65,66 @@ class IncentiveMapSchema(ma.Schema):
     units = ma.fields.List(ma.fields.Nested(UnitBonusSchema), required=True)
 
 
+class StartedMoveSchema(ma.Schema):
+    from_unit = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    to_unit = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    vehicles = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=500))
+    eta_minutes = ma.fields.Integer(
+        load_default=None, validate=ma.validate.Range(min=1, max=24 * 60),
+        metadata={"description": "when the move stops counting if nobody marks it done "
+                  "(default 120)"},
+    )  # fmt: skip
+
+
+class StartMovesSchema(ma.Schema):
+    moves = ma.fields.List(ma.fields.Nested(StartedMoveSchema), required=True,
+                           validate=ma.validate.Length(min=1, max=1000))  # fmt: skip
+
+
+class MoveStateSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    from_unit = ma.fields.String(required=True)
+    to_unit = ma.fields.String(required=True)
+    vehicles = ma.fields.Integer(required=True)
+    started_at = ma.fields.DateTime(required=True)
+    expires_at = ma.fields.DateTime(required=True)
+    done_at = ma.fields.DateTime(allow_none=True, required=True)
+
+
+class MoveListSchema(ma.Schema):
+    moves = ma.fields.List(ma.fields.Nested(MoveStateSchema), required=True)
+
+
+@blp.route("/moves", methods=["POST"])
+@requires_scope("vehicles:write")
+@blp.arguments(StartMovesSchema)
+@blp.response(201, MoveListSchema)
+def start_moves(body: dict[str, Any]) -> dict[str, Any]:
+    """Trucks left with these moves: their vehicles count as inbound at the destination until
+    the move is done or expires, so the next recommendations do not send them twice."""
+    started = rebalancing.start_moves(services().db, caller().subject, body["moves"],
+                                      dt.datetime.now(dt.UTC))  # fmt: skip
+    return {"moves": started}
+
+
+@blp.route("/moves", methods=["GET"])
+@requires_scope("fleet:read")
+@blp.response(200, MoveListSchema)
+def moves_under_way() -> dict[str, Any]:
+    """My truck moves under way (started, not done, not expired)."""
+    return {"moves": rebalancing.moves_under_way(services().db, caller().subject,
+                                                 dt.datetime.now(dt.UTC))}  # fmt: skip
+
+
+@blp.route("/moves/<string:move_id>/done", methods=["POST"])
+@requires_scope("vehicles:write")
+@blp.response(200, MoveStateSchema)
+def finish_move(move_id: str) -> dict[str, Any]:
+    """The truck arrived: the move no longer counts as inbound (repeat-safe)."""
+    return rebalancing.finish_move(services().db, caller().subject, move_id,
+                                   dt.datetime.now(dt.UTC))  # fmt: skip
+
+
 @blp.route("/recommendations", methods=["GET"])
 @requires_scope("fleet:read")
 @blp.arguments(RecommendationQuerySchema, location="query")
@@ -72,9 +133,11 @@ def recommendations(query: dict[str, Any]) -> dict[str, Any]:
     """Truck moves from surplus to deficit units of my fleet for the next window: the least
     vehicle-metres, no move over one truck load."""
     svc = services()
+    operator_id = caller().subject
+    rules = rebalancing.RebalancingRules.from_settings(svc.settings)
     return rebalancing.recommend(
-        svc.db, position_store(svc.db, svc.store), rebalancing.RebalancingRules.from_settings(
-            svc.settings), caller().subject, dt.datetime.now(dt.UTC), query["truck_capacity"],
+        svc.db, position_store(svc.db, svc.store), rules, rules.units(operator_id, svc.zones),
+        operator_id, dt.datetime.now(dt.UTC), query["truck_capacity"],
     )  # fmt: skip
 
 
@@ -93,6 +156,8 @@ def incentive_map(query: dict[str, Any]) -> dict[str, Any]:
             "riders say whose fleet: operator_id", errors={"operator_id": ["required"]}
         )
     rules = rebalancing.RebalancingRules.from_settings(svc.settings)
-    found = rebalancing.current_map(svc.db, position_store(svc.db, svc.store), rules, operator_id,
-                                    dt.datetime.now(dt.UTC))  # fmt: skip
+    found = rebalancing.current_map(
+        svc.db, position_store(svc.db, svc.store), rules, rules.units(operator_id, svc.zones),
+        operator_id, dt.datetime.now(dt.UTC),
+    )  # fmt: skip
     return found.as_dict()

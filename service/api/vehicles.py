@@ -90,5 +90,7 @@ def _snapshot(*, mds: bool) -> dict[str, Any]:
                                    svc.settings.trip_cell_resolution)  # fmt: skip
     # The slot's incentive map is fixed from the first snapshot of the slot on.
     rules = rebalancing.RebalancingRules.from_settings(svc.settings)
-    rebalancing.current_map(svc.db, positions, rules, caller().subject, now)
+    operator_id = caller().subject
+    rebalancing.current_map(svc.db, positions, rules, rules.units(operator_id, svc.zones),
+                            operator_id, now)  # fmt: skip
     return answer

@@ -1,4 +1,8 @@
-"""Dispatch units (H3 cells at ``REBALANCING_RESOLUTION``) and what each holds and needs.
+"""Dispatch units and what each holds and needs.
+
+A dispatch unit is an H3 cell at ``REBALANCING_RESOLUTION`` (``REBALANCING_UNITS=h3``, the
+default), or a parking zone of the zone catalogue (``REBALANCING_UNITS=parking``; a vehicle or a
+trip end outside every parking zone that applies to the operator belongs to no unit).
 
 For an operator at a moment ``now`` and a window of ``window_hours``:
 
@@ -7,11 +11,11 @@ For an operator at a moment ``now`` and a window of ``window_hours``:
   last ``DEMAND_WEEKS`` weeks;
 - turnover: trip starts in the unit over the last 7 days, per day, per vehicle there now (at
   least one);
-- inbound: vehicles on a trip now, shared out over the units by where trips ended in the same
-  window of the past weeks.
+- inbound: truck moves under way to the unit, plus vehicles on a trip now shared out over the
+  units by where trips ended in the same window of the past weeks.
 
-The balance formula is ``geo.rebalancing.balance_of``. Every figure comes from one grouped
-query per kind, never a query per unit.
+The balance formula is ``geo.rebalancing.balance_of``. Every figure comes from one query per
+kind, never a query per unit.
 """
 
 from __future__ import annotations
@@ -19,19 +23,74 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import h3
+import numpy as np
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
 
+from geo.index import ZoneIndex
 from geo.rebalancing import UnitState
 from service.fleet.positions import PositionStore
 from service.persistence.database import Database
+from service.persistence.fleet_models import RebalancingMove
 from service.persistence.rider_models import Trip
 
 FRESH_FOR = dt.timedelta(hours=1)
 TURNOVER_DAYS = 7
 DISPATCHED_MODES = ("bike", "ebike")
+ZONE_UNITS = 0  # the "resolution" recorded for maps whose units are parking zones
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchUnits:
+    """How fine H3 cells or points become dispatch units."""
+
+    resolution: int  # H3 resolution of the units, or ZONE_UNITS for parking zones
+    zones: ZoneIndex | None = None
+    operator_id: str | None = None
+
+    @property
+    def by_zone(self) -> bool:
+        return self.resolution == ZONE_UNITS
+
+    def of(
+        self, cells: Sequence[str | None], points: Sequence[tuple[float, float] | None]
+    ) -> list[str | None]:
+        """The unit of each (fine cell, (lng, lat)) pair; None where there is none."""
+        if not self.by_zone:
+            return [None if c is None else unit_of(c, self.resolution) for c in cells]
+        return self._zones_at(points)
+
+    def centre(self, unit: str) -> tuple[float, float]:
+        """(lng, lat) a unit's distances are measured from."""
+        if not self.by_zone:
+            lat, lng = h3.cell_to_latlng(unit)
+            return lng, lat
+        zone = next(z for z in self._parking() if z.zone_id == unit)
+        point = zone.geometry.representative_point()
+        return point.x, point.y
+
+    def _parking(self) -> list:
+        zones = self.zones.zones if self.zones is not None else []
+        return [z for z in zones if z.zone_type == "parking"
+                and (z.operators is None or self.operator_id in z.operators)]  # fmt: skip
+
+    def _zones_at(self, points: Sequence[tuple[float, float] | None]) -> list[str | None]:
+        found: list[str | None] = [None] * len(points)
+        if self.zones is None or not points:
+            return found
+        known = [i for i, p in enumerate(points) if p is not None]
+        lngs = np.array([points[i][0] for i in known])  # type: ignore[index]
+        lats = np.array([points[i][1] for i in known])  # type: ignore[index]
+        usable = {id(z) for z in self._parking()}
+        for p, z in zip(*self.zones.zones_at_many(lngs, lats), strict=True):
+            zone = self.zones.zones[int(z)]
+            here = known[int(p)]
+            if found[here] is None and id(zone) in usable:  # the first by precedence
+                found[here] = zone.zone_id
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +98,6 @@ class Horizon:
     now: dt.datetime
     window_hours: int
     weeks: int
-    resolution: int
 
     def past_windows(self) -> list[tuple[dt.datetime, dt.datetime]]:
         """The same window of the week, one to ``weeks`` weeks ago."""
@@ -51,32 +109,34 @@ class Horizon:
 
 
 def unit_states(
-    db: Database, positions: PositionStore, operator_id: str, horizon: Horizon
+    db: Database,
+    positions: PositionStore,
+    operator_id: str,
+    horizon: Horizon,
+    units: DispatchUnits,
 ) -> list[UnitState]:
     """Every unit where the operator has vehicles, demand, or vehicles coming."""
     supply: Counter[str] = Counter()
     on_trip = 0
-    for p in positions.latest(operator_id):
-        if p.reported_at < horizon.now - FRESH_FOR:
-            continue
-        if p.state == "available":
-            supply[unit_of(p.cell, horizon.resolution)] += 1
-        elif p.state == "on_trip":
-            on_trip += 1
+    fresh = [p for p in positions.latest(operator_id) if p.reported_at >= horizon.now - FRESH_FOR]
+    available = [p for p in fresh if p.state == "available"]
+    on_trip = sum(p.state == "on_trip" for p in fresh)
+    supply = Counter(
+        u for u in units.of([p.cell for p in available], [(p.lng, p.lat) for p in available]) if u
+    )
     windows = horizon.past_windows()
+    week = [(horizon.now - dt.timedelta(days=TURNOVER_DAYS), horizon.now)]
     with db.reading() as session:
         connection = session.connection()
-        starts = _per_cell(connection, operator_id, Trip.start_cell, Trip.started_at, windows)
-        ends = _per_cell(connection, operator_id, Trip.end_cell, Trip.ended_at, windows)
-        week = [(horizon.now - dt.timedelta(days=TURNOVER_DAYS), horizon.now)]
-        recent = _per_cell(connection, operator_id, Trip.start_cell, Trip.started_at, week)
-    demand = _to_units(starts, horizon.resolution)
-    arrivals = _to_units(ends, horizon.resolution)
-    turnover = _to_units(recent, horizon.resolution)
-    inbound = _share_out(on_trip, arrivals)
+        demand = _trip_ends(connection, operator_id, units, windows, start=True)
+        arrivals = _trip_ends(connection, operator_id, units, windows, start=False)
+        turnover = _trip_ends(connection, operator_id, units, week, start=True)
+        trucks = _moves_under_way(connection, operator_id, horizon.now)
+    inbound = Counter(_share_out(on_trip, arrivals))
+    inbound.update(trucks)
     states = []
     for unit in sorted(set(supply) | set(demand) | set(inbound)):
-        lat, lng = h3.cell_to_latlng(unit)
+        lng, lat = units.centre(unit)
         vehicles = supply.get(unit, 0)
         states.append(UnitState(
             unit=unit, lng=lng, lat=lat, supply=vehicles,
@@ -92,31 +152,44 @@ def unit_of(cell: str, resolution: int) -> str:
     return cell if h3.get_resolution(cell) <= resolution else h3.cell_to_parent(cell, resolution)
 
 
-def _per_cell(
-    connection: object,
+def _trip_ends(
+    connection: Connection,
     operator_id: str,
-    cell: object,
-    moment: object,
+    units: DispatchUnits,
     windows: Iterable[tuple[dt.datetime, dt.datetime]],
-) -> dict[str, int]:
-    query = (
-        select(cell, func.count())
-        .where(
-            Trip.operator_id == operator_id,
-            Trip.mode.in_(DISPATCHED_MODES),
-            cell.is_not(None),  # type: ignore[attr-defined]
-            or_(*(and_(moment >= lo, moment < hi) for lo, hi in windows)),  # type: ignore[operator]
-        )
-        .group_by(cell)
+    *,
+    start: bool,
+) -> Counter[str]:
+    """Trips per unit of their start (or end) within the windows: grouped by cell in SQL for
+    H3 units, placed point by point for parking zones."""
+    cell = Trip.start_cell if start else Trip.end_cell
+    moment = Trip.started_at if start else Trip.ended_at
+    within = and_(
+        Trip.operator_id == operator_id,
+        Trip.mode.in_(DISPATCHED_MODES),
+        cell.is_not(None),
+        or_(*(and_(moment >= lo, moment < hi) for lo, hi in windows)),
     )
-    return {c: int(n) for c, n in connection.execute(query)}  # type: ignore[attr-defined]
+    counted: Counter[str] = Counter()
+    if not units.by_zone:
+        for c, n in connection.execute(select(cell, func.count()).where(within).group_by(cell)):
+            counted[unit_of(c, units.resolution)] += int(n)
+        return counted
+    lng, lat = (Trip.start_lng, Trip.start_lat) if start else (Trip.end_lng, Trip.end_lat)
+    rows = connection.execute(select(lng, lat).where(within, lng.is_not(None))).all()
+    counted.update(u for u in units.of([None] * len(rows), [(x, y) for x, y in rows]) if u)
+    return counted
 
 
-def _to_units(per_cell: dict[str, int], resolution: int) -> Counter[str]:
-    units: Counter[str] = Counter()
-    for cell, count in per_cell.items():
-        units[unit_of(cell, resolution)] += count
-    return units
+def _moves_under_way(connection: Connection, operator_id: str, now: dt.datetime) -> Counter[str]:
+    """Vehicles on trucks heading to each unit: moves started, not done, not yet overdue."""
+    rows = connection.execute(
+        select(RebalancingMove.to_unit, func.sum(RebalancingMove.vehicles))
+        .where(RebalancingMove.operator_id == operator_id, RebalancingMove.done_at.is_(None),
+               RebalancingMove.started_at <= now, RebalancingMove.expires_at > now)
+        .group_by(RebalancingMove.to_unit)
+    )  # fmt: skip
+    return Counter({unit: int(n) for unit, n in rows})
 
 
 def _share_out(vehicles: int, weights: Counter[str]) -> dict[str, int]:

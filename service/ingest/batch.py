@@ -208,7 +208,7 @@ class Ingestor:
                 evaluate(fresh, context)
             accepted = [c for c in fresh if not c.reasons and c.account_id]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                                  accepted, operator_id, now)  # fmt: skip
+                                  accepted, operator_id, now, zones.index)  # fmt: skip
             inserted = store.insert_new(
                 session, [store.trip_row(c, operator_id, now) for c in fresh]
             )
@@ -267,6 +267,7 @@ class Ingestor:
         """Credit the operator's trips of this rider that were rejected only for want of a
         consent, if they arrived within ``grace``. Returns how many were credited."""
         now = now or dt.datetime.now(dt.UTC)
+        zones = self.zones.judge()
         with self.db.reading() as session:
             consents = store.consents_for(session, operator_id, [rider_ref])
         consent = consents.get(rider_ref)
@@ -290,7 +291,8 @@ class Ingestor:
                 else:
                     row.reasons = ["scenario_not_consented"]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                                  [c for _, c in candidates], operator_id, now)  # fmt: skip
+                                  [c for _, c in candidates], operator_id, now,
+                                  zones.index)  # fmt: skip
             for row, candidate in candidates:
                 row.account_id = candidate.account_id
                 row.status = candidate.status

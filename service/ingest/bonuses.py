@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.fleet.units import unit_of
+from geo.index import ZoneIndex
+from service.fleet.units import ZONE_UNITS, DispatchUnits
+from service.ingest.contract import LatLng
 from service.ingest.evaluate import Candidate
 from service.ledger.ledger import CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
@@ -47,9 +49,11 @@ def credit_bonuses(
     operator_id: str,
     credited: Sequence[Candidate],
     now: dt.datetime,
+    zones: ZoneIndex | None = None,
 ) -> dict[str, int]:
     """Credit the bonuses the batch's credited trips earned; returns points per trip uid. The
-    caller holds the riders' account locks."""
+    caller holds the riders' account locks. ``zones`` places trip ends in parking zones, for
+    maps whose units are parking zones."""
     eligible = [c for c in credited if _may_earn(c)]
     if not eligible:
         return {}
@@ -66,7 +70,8 @@ def credit_bonuses(
     }  # fmt: skip
     if not maps:
         return {}
-    earlier = _recent_moves(session, operator_id, eligible, maps)
+    schemes = {slot: _scheme(view, zones, operator_id) for slot, view in maps.items()}
+    earlier = _recent_moves(session, operator_id, eligible, schemes)
     requests: list[CreditRequest] = []
     in_batch: list[_Move] = []
     earned: dict[str, int] = {}
@@ -75,10 +80,11 @@ def credit_bonuses(
         if slot not in maps:
             continue
         bonus_map = maps[slot]
-        resolution = bonus_map.resolution
-        move = _Move(c.uid, c.trip.vehicle_id or "", c.trip.start_time,
-                     unit_of(c.start_cell or "", resolution),
-                     unit_of(c.end_cell or "", resolution))  # fmt: skip
+        ends = [_lnglat(c.trip.start), _lnglat(c.trip.end)]
+        start, end = schemes[slot].of([c.start_cell, c.end_cell], ends)
+        if start is None or end is None:
+            continue
+        move = _Move(c.uid, c.trip.vehicle_id or "", c.trip.start_time, start, end)
         opposite = [m for m in (*earlier.get(move.vehicle_id, ()), *in_batch)
                     if _reverses(m, move)]  # fmt: skip
         in_batch.append(move)
@@ -100,7 +106,7 @@ def credit_bonuses(
                                "points)",
                      "from_unit": move.start_unit, "to_unit": move.end_unit,
                      "slot_start": slot.isoformat(), "pickup_points": pickup,
-                     "dropoff_points": dropoff, "resolution": resolution},
+                     "dropoff_points": dropoff, "resolution": bonus_map.resolution},
         ))  # fmt: skip
     outcomes = Ledger(session, policy).credit_many(requests, now)
     return {r.ref: o.points for r, o in zip(requests, outcomes, strict=True) if o.points}
@@ -122,36 +128,52 @@ def _recent_moves(
     session: Session,
     operator_id: str,
     batch: Sequence[Candidate],
-    maps: dict[dt.datetime, IncentiveMapView],
+    schemes: dict[dt.datetime, DispatchUnits],
 ) -> dict[str, list[_Move]]:
-    """The vehicles' other credited trips around the batch, in units of the batch's maps."""
+    """The vehicles' other credited trips around the batch, in the units of the batch's maps
+    (one scheme: a deployment does not change its units within a day)."""
+    scheme = next(iter(schemes.values()))
     vehicles = sorted({c.trip.vehicle_id for c in batch if c.trip.vehicle_id})
     lo = min(c.trip.start_time for c in batch) - BACK_AND_FORTH
     hi = max(c.trip.start_time for c in batch) + BACK_AND_FORTH
-    resolution = min(view.resolution for view in maps.values())
     uids = {c.uid for c in batch}
-    rows = session.connection().execute(
-        select(_TRIPS.c.uid, _TRIPS.c.vehicle_id, _TRIPS.c.started_at, _TRIPS.c.start_cell,
-               _TRIPS.c.end_cell)
-        .where(_TRIPS.c.operator_id == operator_id, _TRIPS.c.status == "credited",
-               bulk.one_of(session, _TRIPS.c.vehicle_id, vehicles),
-               _TRIPS.c.started_at >= lo, _TRIPS.c.started_at <= hi)
-    )  # fmt: skip
+    t = _TRIPS.c
+    rows = [
+        row
+        for row in session.connection().execute(
+            select(t.uid, t.vehicle_id, t.started_at, t.start_cell, t.end_cell, t.start_lng,
+                   t.start_lat, t.end_lng, t.end_lat)
+            .where(t.operator_id == operator_id, t.status == "credited",
+                   bulk.one_of(session, t.vehicle_id, vehicles),
+                   t.started_at >= lo, t.started_at <= hi)
+        )
+        if row.uid not in uids
+    ]  # fmt: skip
+    cells = [c for row in rows for c in (row.start_cell, row.end_cell)]
+    points = [p for row in rows for p in ((row.start_lng, row.start_lat),
+                                          (row.end_lng, row.end_lat))]  # fmt: skip
+    placed = scheme.of(cells, [None if p[0] is None else p for p in points])
     found: dict[str, list[_Move]] = {}
-    for uid, vehicle, started, start_cell, end_cell in rows:
-        if uid in uids:
+    for k, row in enumerate(rows):
+        start, end = placed[2 * k], placed[2 * k + 1]
+        if start is None or end is None:
             continue
-        started = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
-        found.setdefault(vehicle, []).append(
-            _Move(
-                uid,
-                vehicle,
-                started,
-                unit_of(start_cell, resolution),
-                unit_of(end_cell, resolution),
-            )
+        started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=dt.UTC)
+        found.setdefault(row.vehicle_id, []).append(
+            _Move(row.uid, row.vehicle_id, started, start, end)
         )
     return found
+
+
+def _scheme(view: IncentiveMapView, zones: ZoneIndex | None, operator_id: str) -> DispatchUnits:
+    """The units a map was made in: H3 cells at its resolution, or parking zones."""
+    if view.resolution == ZONE_UNITS:
+        return DispatchUnits(ZONE_UNITS, zones, operator_id)
+    return DispatchUnits(view.resolution)
+
+
+def _lnglat(point: LatLng | None) -> tuple[float, float] | None:
+    return None if point is None else (point.lng, point.lat)
 
 
 def _reverse_bonus(session: Session, policy: LedgerPolicy, trip_uid: str, now: dt.datetime) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from geo.index import ZoneIndex
 from service.geofence.licence import licence_cells_at
 from service.ingest.bonuses import credit_bonuses
 from service.ingest.contract import TripIn
@@ -112,9 +113,12 @@ def settle_accepted(
     candidates: Sequence[Candidate],
     operator_id: str,
     now: dt.datetime,
+    zones: ZoneIndex | None = None,
 ) -> None:
     """Check each accepted candidate against its rider's other trips and credit those that
-    pass, in one set-based ledger write. The caller holds the riders' account locks."""
+    pass, in one set-based ledger write, with any rebalancing bonus they earned (``zones``
+    places trip ends in parking-zone dispatch units). The caller holds the riders' account
+    locks."""
     if not candidates:
         return
     accounts = sorted({c.account_id for c in candidates if c.account_id})
@@ -148,7 +152,7 @@ def settle_accepted(
             offence = _OffenceTrip(candidate.uid, candidate.account_id, operator_id,
                                    candidate.trip.end_time)  # fmt: skip
             candidate.consequence = record_offence(session, policy, parking_rules, offence, verdict)
-    bonuses = credit_bonuses(session, policy, operator_id, passed, now)
+    bonuses = credit_bonuses(session, policy, operator_id, passed, now, zones)
     for candidate in passed:
         candidate.bonus_points = bonuses.get(candidate.uid, 0)
 

@@ -3,7 +3,8 @@
 ``vehicle_positions`` holds one row per (operator, vehicle), replaced only by a newer report,
 so a late, stale snapshot never moves a vehicle back. ``vehicle_sightings`` is append-only.
 ``cell`` is the H3 cell at ``TRIP_CELL_RESOLUTION``: dispatch units are its parents.
-``incentive_maps`` keeps each 15-minute slot's rider bonuses, written once.
+``incentive_maps`` keeps each 15-minute slot's rider bonuses, written once;
+``rebalancing_moves`` the truck moves operators started.
 """
 
 from __future__ import annotations
@@ -56,3 +57,20 @@ class IncentiveMap(Base):
     resolution: Mapped[int] = mapped_column(Integer)
     units: Mapped[dict] = mapped_column(JSON)  # unit -> [balance, pickup points, dropoff points]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class RebalancingMove(Base):
+    """A truck move an operator started: its vehicles count as inbound at ``to_unit`` until
+    the move is done or ``expires_at`` passes (a move nobody closed must not count forever)."""
+
+    __tablename__ = "rebalancing_moves"
+    __table_args__ = (Index("ix_rebalancing_moves_operator_open", "operator_id", "done_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64))
+    from_unit: Mapped[str] = mapped_column(String(64))
+    to_unit: Mapped[str] = mapped_column(String(64))
+    vehicles: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)

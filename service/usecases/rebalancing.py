@@ -1,5 +1,5 @@
-"""Rebalancing: truck moves from surplus to deficit units, and the 15-minute incentive maps
-that pay riders for the same work.
+"""Rebalancing: truck moves from surplus to deficit units (recommended, then started and done
+by the operator), and the 15-minute incentive maps that pay riders for the same work.
 
 A map is computed for the slot ``now`` falls in, from the fleet as it stands then, and written
 once (``ON CONFLICT DO NOTHING``, then read back), so every process serves the same map and a
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,19 +18,24 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from geo.rebalancing import UnitState, balance_of, incentives, plan_moves
+from service.errors import NotFound
 from service.fleet.positions import PositionStore
-from service.fleet.units import Horizon, unit_states
+from service.fleet.units import ZONE_UNITS, DispatchUnits, Horizon, unit_states
+from service.geofence.catalog import ZoneCatalog
+from service.persistence import bulk
 from service.persistence.database import Database
-from service.persistence.fleet_models import IncentiveMap
+from service.persistence.fleet_models import IncentiveMap, RebalancingMove
 from service.settings import Settings
 
 SLOT = dt.timedelta(minutes=15)
 _MAPS = IncentiveMap.__table__
+_MOVES = RebalancingMove.__table__
 
 
 @dataclasses.dataclass(frozen=True)
 class RebalancingRules:
     resolution: int
+    by_zone: bool
     window_hours: int
     weeks: int
     truck_capacity: int
@@ -40,6 +46,7 @@ class RebalancingRules:
     def from_settings(cls, settings: Settings) -> RebalancingRules:
         return cls(
             resolution=min(settings.rebalancing_resolution, settings.trip_cell_resolution),
+            by_zone=settings.rebalancing_units == "parking",
             window_hours=settings.rebalancing_window_hours,
             weeks=settings.demand_weeks,
             truck_capacity=settings.truck_capacity,
@@ -48,19 +55,26 @@ class RebalancingRules:
         )
 
     def horizon(self, now: dt.datetime) -> Horizon:
-        return Horizon(now, self.window_hours, self.weeks, self.resolution)
+        return Horizon(now, self.window_hours, self.weeks)
+
+    def units(self, operator_id: str, catalog: ZoneCatalog) -> DispatchUnits:
+        """The operator's dispatch units: H3 cells, or the parking zones in force."""
+        if self.by_zone:
+            return DispatchUnits(ZONE_UNITS, catalog.judge().index, operator_id)
+        return DispatchUnits(self.resolution)
 
 
 def recommend(
     db: Database,
     positions: PositionStore,
     rules: RebalancingRules,
+    units: DispatchUnits,
     operator_id: str,
     now: dt.datetime,
     truck_capacity: int | None = None,
 ) -> dict[str, Any]:
     """Truck moves for the operator's fleet over the next window, and what they add up to."""
-    states = unit_states(db, positions, operator_id, rules.horizon(now))
+    states = unit_states(db, positions, operator_id, rules.horizon(now), units)
     balances = _balances(states, rules)
     moves = plan_moves(
         [(s.unit, s.lng, s.lat, balances[s.unit]) for s in states],
@@ -68,7 +82,8 @@ def recommend(
     )
     return {
         "generated_at": now,
-        "resolution": rules.resolution,
+        "units": "parking_zones" if units.by_zone else "h3",
+        "resolution": units.resolution,
         "window_hours": rules.window_hours,
         "truck_capacity": truck_capacity or rules.truck_capacity,
         "surplus_vehicles": sum(b for b in balances.values() if b > 0),
@@ -86,20 +101,20 @@ def slot_of(moment: dt.datetime) -> dt.datetime:
 
 
 def current_map(
-    db: Database, positions: PositionStore, rules: RebalancingRules, operator_id: str,
-    now: dt.datetime,
+    db: Database, positions: PositionStore, rules: RebalancingRules, units: DispatchUnits,
+    operator_id: str, now: dt.datetime,
 ) -> IncentiveMapView:  # fmt: skip
     """The map of the slot ``now`` falls in: read if written, else computed and written once."""
     slot = slot_of(now)
     found = map_of_slot(db, operator_id, slot)
     if found is not None:
         return found
-    states = unit_states(db, positions, operator_id, rules.horizon(slot))
+    states = unit_states(db, positions, operator_id, rules.horizon(slot), units)
     balances = _balances(states, rules)
     bonuses = incentives(balances, rules.points_per_vehicle, rules.cap_points)
-    units = {unit: [balances[unit], *bonuses[unit]] for unit in sorted(balances)}
-    row = {"operator_id": operator_id, "slot_start": slot, "resolution": rules.resolution,
-           "units": units, "created_at": now}  # fmt: skip
+    table = {unit: [balances[unit], *bonuses[unit]] for unit in sorted(balances)}
+    row = {"operator_id": operator_id, "slot_start": slot, "resolution": units.resolution,
+           "units": table, "created_at": now}  # fmt: skip
     with db.transaction() as session:
         dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
         session.connection().execute(dialect.insert(_MAPS).on_conflict_do_nothing(), [row])
@@ -156,3 +171,49 @@ def map_view(operator_id: str, row: Mapping[str, Any]) -> IncentiveMapView:
 
 def _balances(states: list[UnitState], rules: RebalancingRules) -> dict[str, int]:
     return {s.unit: balance_of(s, rules.window_hours) for s in states}
+
+
+MOVE_EXPIRY = dt.timedelta(hours=2)
+
+
+def start_moves(
+    db: Database, operator_id: str, moves: list[dict[str, Any]], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Record truck moves the operator has started: their vehicles count as inbound at the
+    destination until the move is done or its expiry (``eta_minutes``, else two hours) passes."""
+    rows = [
+        {"id": uuid.uuid4().hex, "operator_id": operator_id, "from_unit": m["from_unit"],
+         "to_unit": m["to_unit"], "vehicles": m["vehicles"], "started_at": now,
+         "expires_at": now + (dt.timedelta(minutes=m["eta_minutes"]) if m.get("eta_minutes")
+                              else MOVE_EXPIRY),
+         "done_at": None}
+        for m in moves
+    ]  # fmt: skip
+    with db.transaction() as session:
+        bulk.insert_rows(session, _MOVES, rows)
+    return [_move_view(row) for row in rows]
+
+
+def finish_move(db: Database, operator_id: str, move_id: str, now: dt.datetime) -> dict[str, Any]:
+    """Mark the operator's move done (again: no change); another operator's move is not found."""
+    with db.transaction() as session:
+        move = session.get(RebalancingMove, move_id)
+        if move is None or move.operator_id != operator_id:
+            raise NotFound(f"no move {move_id}")
+        if move.done_at is None:
+            move.done_at = now
+        return _move_view({c.name: getattr(move, c.name) for c in _MOVES.columns})
+
+
+def moves_under_way(db: Database, operator_id: str, now: dt.datetime) -> list[dict[str, Any]]:
+    with db.reading() as session:
+        rows = session.connection().execute(
+            select(_MOVES).where(_MOVES.c.operator_id == operator_id, _MOVES.c.done_at.is_(None),
+                                 _MOVES.c.expires_at > now).order_by(_MOVES.c.started_at)
+        ).mappings().all()  # fmt: skip
+    return [_move_view(dict(row)) for row in rows]
+
+
+def _move_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "from_unit", "to_unit", "vehicles", "started_at",
+                                "expires_at", "done_at")}  # fmt: skip

@@ -129,7 +129,8 @@ def test_a_rebalancing_trip_earns_its_bonus_once_and_a_back_and_forth_pair_earns
     shown = client.get("/v1/rebalancing/incentives", headers=headers).get_json()
     assert {u["unit"]: u["pickup_points"] for u in shown["units"]}[A] == 120
     rules = rebalancing.RebalancingRules.from_settings(svc.settings)
-    fixed = rebalancing.current_map(svc.db, position_store(svc.db, svc.store), rules, operator_id,
+    fixed = rebalancing.current_map(svc.db, position_store(svc.db, svc.store), rules,
+                                    rules.units(operator_id, svc.zones), operator_id,
                                     slot + dt.timedelta(seconds=30))  # fmt: skip
     # A holds 6 with no demand: +6, pick-up 20 x 6 = 120; B needs 3: -3, drop-off 20 x 3 = 60.
     assert fixed.units[A] == (6, 120, 0) and fixed.units[B] == (-3, 0, 60)
@@ -177,3 +178,99 @@ def test_a_trip_started_before_any_map_of_its_slot_earns_no_bonus(svc, client):
     answer = client.post("/v1/trips", headers=headers, json={"trips": [trip]}).get_json()
     assert answer["results"][0]["status"] == "credited"
     assert _bonus_credits(svc, account_id) == {}
+
+
+def test_moves_under_way_count_as_inbound_until_done(svc, client):
+    _operator_id, headers = _operator(svc)
+    now = dt.datetime.now(dt.UTC)
+    _history(client, headers, now, [B] * 10 + [C] * 3)
+    _snapshot(client, headers, now, [A] * 6)
+    body = {"moves": [{"from_unit": A, "to_unit": B, "vehicles": 3}]}
+    started = client.post("/v1/rebalancing/moves", headers=headers, json=body)
+    assert started.status_code == 201, started.get_json()
+    (move,) = started.get_json()["moves"]
+    plan = client.get("/v1/rebalancing/recommendations", headers=headers).get_json()
+    # B's 3 are on their way: only C is still short.
+    assert {(m["from_unit"], m["to_unit"], m["vehicles"]) for m in plan["moves"]} == {(A, C, 1)}
+    assert (
+        client.get("/v1/rebalancing/moves", headers=headers).get_json()["moves"][0]["id"]
+        == (move["id"])
+    )
+    _other_id, other = _operator(svc)
+    assert client.post(f"/v1/rebalancing/moves/{move['id']}/done", headers=other).status_code == 404
+    done = client.post(f"/v1/rebalancing/moves/{move['id']}/done", headers=headers)
+    assert done.status_code == 200 and done.get_json()["done_at"] is not None
+    assert client.get("/v1/rebalancing/moves", headers=headers).get_json()["moves"] == []
+    plan = client.get("/v1/rebalancing/recommendations", headers=headers).get_json()
+    assert {(m["from_unit"], m["to_unit"]) for m in plan["moves"]} == {(A, B), (A, C)}
+
+
+def _square(lng, lat, half=0.0008):
+    ring = [(lng - half, lat - half), (lng + half, lat - half), (lng + half, lat + half),
+            (lng - half, lat + half), (lng - half, lat - half)]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [[list(corner) for corner in ring]]}
+
+
+def test_parking_zones_as_dispatch_units(make_app):
+    app = make_app(rebalancing_units="parking")
+    svc, client = app.extensions["greenpoints"], app.test_client()
+    admin = create_client(svc.db, kind="admin", name="city")
+    token = svc.tokens.issue_access_token(client_id=admin.client_id, kind="admin",
+                                          scopes=("admin",))  # fmt: skip
+    corrals = {"corral-north": (121.4737, 31.2404), "corral-south": (121.4737, 31.2204)}
+    document = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": _square(lng, lat),
+         "properties": {"zone_id": zone_id, "zone_type": "parking", "parking_category": "corral"}}
+        for zone_id, (lng, lat) in corrals.items()]}  # fmt: skip
+    published = client.post("/v1/fences", headers={"Authorization": f"Bearer {token}"},
+                            json=document)  # fmt: skip
+    assert published.status_code == 201
+    operator_id, headers = _operator(svc)
+    now = dt.datetime.now(dt.UTC)
+    north, south = corrals["corral-north"], corrals["corral-south"]
+    places = [(f"S-{i}", north) for i in range(5)] + [("stray", (121.4737, 31.2300))]
+    vehicles = [{"vehicle_id": vehicle_id, "lat": lat, "lon": lng, "is_reserved": False,
+                 "is_disabled": False, "last_reported": now.isoformat()}
+                for vehicle_id, (lng, lat) in places]  # fmt: skip
+    # Demand in the south corral a week before now, and a week before a slot an hour ago.
+    earlier_slot = rebalancing.slot_of(now) - dt.timedelta(hours=1)
+    history = [{"trip_id": f"h-{i}-{k}", "mode": "bike", "rider_ref": f"nobody-{i}",
+                "vehicle_id": f"H-{i}", "start_time": week_ago.isoformat(),
+                "end_time": (week_ago + dt.timedelta(minutes=9)).isoformat(),
+                "start": {"lat": south[1], "lng": south[0]},
+                "end": {"lat": north[1], "lng": north[0]}, "distance_m": 2500}
+               for i in range(10)
+               for k, week_ago in enumerate(m - dt.timedelta(days=7) + dt.timedelta(minutes=5)
+                                            for m in (now, earlier_slot))]  # fmt: skip
+    assert client.post("/v1/trips", headers=headers,
+                       json={"trips": history}).get_json()["success"] == 20  # fmt: skip
+    # The snapshot after the history: the slot's incentive map is fixed by the first one.
+    client.post("/v1/vehicles/status", headers=headers,
+                json={"version": "3.0", "data": {"vehicles": vehicles}})  # fmt: skip
+    plan = client.get("/v1/rebalancing/recommendations", headers=headers).get_json()
+    assert plan["units"] == "parking_zones"
+    # The stray vehicle, outside both corrals, belongs to no unit; south needs ceil(1.2*10/4).
+    assert [(m["from_unit"], m["to_unit"], m["vehicles"]) for m in plan["moves"]] == [
+        ("corral-north", "corral-south", 3)]  # fmt: skip
+    assert 2_150 < plan["moves"][0]["distance_m"] < 2_300
+    shown = client.get("/v1/rebalancing/incentives", headers=headers).get_json()
+    assert {u["unit"]: (u["pickup_points"], u["dropoff_points"]) for u in shown["units"]} == {
+        "corral-north": (100, 0), "corral-south": (0, 60)}  # fmt: skip
+
+    # A rider who takes a bike from the north corral to the south one earns both bonuses.
+    rules = rebalancing.RebalancingRules.from_settings(svc.settings)
+    rebalancing.current_map(svc.db, position_store(svc.db, svc.store), rules,
+                            rules.units(operator_id, svc.zones), operator_id,
+                            earlier_slot + dt.timedelta(seconds=30))  # fmt: skip
+    rider_ref, account_id, _ = _linked_rider(svc, operator_id)
+    started = earlier_slot + dt.timedelta(seconds=1)
+    ride = {"trip_id": "ride-1", "mode": "bike", "rider_ref": rider_ref, "vehicle_id": "S-1",
+            "start_time": started.isoformat(),
+            "end_time": (started + dt.timedelta(minutes=9)).isoformat(),
+            "start": {"lat": north[1], "lng": north[0]},
+            "end": {"lat": south[1], "lng": south[0]}, "distance_m": 2500}  # fmt: skip
+    (result,) = client.post("/v1/trips", headers=headers, json={"trips": [ride]}).get_json()[
+        "results"
+    ]
+    assert result["status"] == "credited" and result["bonus_points"] == 160
+    assert list(_bonus_credits(svc, account_id).values()) == ["credit"]
