@@ -86,6 +86,13 @@ def demo(
                 simulation.run_day(index)
         summary = simulation.summarise()
         click.echo(render(summary))
+        for key, plan in simulation.rebalance().items():
+            click.echo(
+                f"rebalancing {key} (next {plan['window_hours']} h): {len(plan['moves'])} truck "
+                f"moves, {plan['moved_vehicles']} vehicles, {plan['vehicle_metres'] / 1000:.1f} "
+                f"vehicle-km; surplus {plan['surplus_vehicles']}, deficit "
+                f"{plan['deficit_vehicles']}"
+            )
         feeds = simulation.publish_feeds(feeds_dir)
         click.echo(f"operators' GBFS feeds: {len(feeds)} files in {feeds_dir}")
         if summary_json is not None:

@@ -71,7 +71,7 @@ class Operator:
         self.city = city
         self.sent: list[Sent] = []
         self.replays = 0
-        self.fleet: dict[str, tuple[Place, dt.datetime]] = {}  # vehicle -> where it was left
+        self.fleet: dict[str, Place] = {}  # vehicle -> where its last trip left it
         self._serial = 0
 
     def payloads(self, legs: Iterable[Leg], day: dt.date, rng: random.Random) -> list[Sent]:
@@ -80,7 +80,7 @@ class Operator:
         repeats: list[Sent] = []
         for leg in legs:
             if leg.vehicle_id is not None:
-                self.fleet[leg.vehicle_id] = (leg.end, leg.end_time)
+                self.fleet[leg.vehicle_id] = leg.end
             item = self._item(leg, day)
             if leg.rider.consent_day is None:
                 item.expect = "no_consent"
@@ -123,29 +123,39 @@ class Operator:
                 batch[index].answer = failure
             self.sent.extend(batch)
 
-    def publish_gbfs(self, folder: Path, now: dt.datetime) -> list[Path]:
-        """The operator's public GBFS 3.0 feed: ``vehicle_status.json`` (every vehicle where its
-        last trip left it) and ``geofencing_zones.json`` (the city's zones in force)."""
-        if not self.fleet:
-            return []
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = now.isoformat(timespec="seconds")
+    def vehicle_status(self, now: dt.datetime) -> dict[str, Any]:
+        """The operator's GBFS 3.0 ``vehicle_status.json``: every vehicle where its last trip
+        left it, reporting from there now (parked vehicles keep sending their position)."""
         vehicles = []
-        for vehicle_id, (place, left_at) in sorted(self.fleet.items()):
+        for vehicle_id, place in sorted(self.fleet.items()):
             vehicle = {
                 "vehicle_id": vehicle_id, "lat": round(place.lat, 6), "lon": round(place.lng, 6),
                 "is_reserved": False, "is_disabled": False,
                 "vehicle_type_id": "ebike" if vehicle_id.startswith("E-") else "bike",
-                "last_reported": left_at.isoformat(timespec="seconds"),
+                "last_reported": now.isoformat(timespec="seconds"),
             }  # fmt: skip
             if vehicle["vehicle_type_id"] == "ebike":
                 vehicle["current_range_meters"] = 25_000
             vehicles.append(vehicle)
+        return {"last_updated": now.isoformat(timespec="seconds"), "ttl": 60, "version": "3.0",
+                "data": {"vehicles": vehicles}}  # fmt: skip
+
+    def post_fleet(self, now: dt.datetime) -> dict[str, Any] | None:
+        """Send the fleet snapshot to the service, as an operator does every few minutes."""
+        if not self.fleet:
+            return None
+        return self.api.post("/v1/vehicles/status", self.vehicle_status(now))
+
+    def publish_gbfs(self, folder: Path, now: dt.datetime) -> list[Path]:
+        """The operator's public GBFS 3.0 feed: ``vehicle_status.json`` and
+        ``geofencing_zones.json`` (the city's zones in force)."""
+        if not self.fleet:
+            return []
+        folder.mkdir(parents=True, exist_ok=True)
         feeds = {
-            "vehicle_status.json": {"last_updated": stamp, "ttl": 60, "version": "3.0",
-                                    "data": {"vehicles": vehicles}},
+            "vehicle_status.json": self.vehicle_status(now),
             "geofencing_zones.json": self.api.get("/v1/fences/gbfs", params={"version": "3.0"}),
-        }  # fmt: skip
+        }
         written = []
         for name, document in feeds.items():
             path = folder / name

@@ -176,6 +176,15 @@ class Simulation:
                     )
         return refused
 
+    def rebalance(self) -> dict[str, dict]:
+        """Each vehicle operator sends its fleet as it stands and asks where trucks should go."""
+        now = dt.datetime.now(CITY_ZONE)
+        plans = {}
+        for operator in self.operators:
+            if operator.post_fleet(now) is not None:
+                plans[operator.profile.key] = operator.api.get("/v1/rebalancing/recommendations")
+        return plans
+
     def publish_feeds(self, folder: Path) -> list[Path]:
         """Each vehicle operator's GBFS feed, as it stands at the end of the simulation."""
         now = dt.datetime.now(CITY_ZONE)

@@ -85,6 +85,7 @@ def test_the_demo_runs_and_its_printed_totals_match_the_api(demo_left_running):
     summary = json.loads(summary_path.read_text())
     assert "= ledger issuance" in printed and ": yes" in printed
     assert f"trips sent {summary['trips_sent']}:" in printed
+    assert "rebalancing hellobike (next 1 h):" in printed
     assert summary["reconciled"]
     assert summary["surprises"] == []
     assert summary["expectations_met"] == summary["trips_sent"] > 2000
@@ -119,8 +120,12 @@ def test_the_demo_runs_and_its_printed_totals_match_the_api(demo_left_running):
 
     # Each operator's own view: credited trips with receipts, rejections with reasons.
     credited_points, credited_trips, reasons = 0, 0, Counter()
-    for client in credentials.values():
+    for key, client in credentials.items():
         operator = _token(base_url, client)
+        if key in ("hellobike", "meituan-ebike"):  # their fleet snapshots reached the service
+            plan = requests.get(f"{base_url}/v1/rebalancing/recommendations", headers=operator,
+                                timeout=HTTP_TIMEOUT_S).json()  # fmt: skip
+            assert plan["surplus_vehicles"] > 100
         for trip in _all(base_url, "/v1/trips", operator, status="credited", limit=500):
             assert trip["receipt"]["methodology"]["id"]
             credited_points += trip["points"]
