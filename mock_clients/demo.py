@@ -106,7 +106,7 @@ def demo(
         credentials.write_text(json.dumps(simulation.credentials(), indent=1), encoding="utf-8")
         click.echo(f"\nAPI: {url}/v1 (OpenAPI: {url}/v1/openapi.json)")
         if requests.get(f"{url}/planner", timeout=10).status_code == 200:
-            click.echo(f"planner map: {url}/planner")
+            click.echo(f"planner map: {url}/planner (sign in with the planner client below)")
         click.echo(f"client credentials of the city admin and the operators: {credentials}")
         click.echo("serving until Ctrl-C")
         service.wait()

@@ -88,6 +88,7 @@ class Simulation:
         self.mint = rider_tokens
         self.mature = mature
         self.operators: list[Operator] = []
+        self.planner: ClientCredentials | None = None
         self.apps: list[RiderApp] = []
         self.late_consent_credits = 0
         self.pace = Pacer(settings.rate)
@@ -98,6 +99,9 @@ class Simulation:
 
     def set_up(self) -> None:
         self.admin.post("/v1/fences", self.city.zones_document)
+        planner = self.admin.post("/v1/clients", {"kind": "planner", "name": "City planning"})
+        self.planner = ClientCredentials(self.base_url, planner["client_id"],
+                                         planner["client_secret"])  # fmt: skip
         for item in CATALOG:
             try:
                 self.admin.post("/v1/catalog/items", item)
@@ -123,7 +127,7 @@ class Simulation:
 
     def credentials(self) -> dict[str, dict[str, str]]:
         """Who the demo acted as, so that a person can call the API the same way."""
-        clients = {"admin": self.admin.token}
+        clients = {"admin": self.admin.token, "planner": self.planner}
         clients.update({op.profile.key: op.api.token for op in self.operators})
         return {
             name: {"client_id": source.client_id, "client_secret": source.secret}

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from service.api import (
     admin,
+    aggregates,
     clients,
     disputes,
     fences,
@@ -23,7 +24,9 @@ from service.api import (
     methodologies,
     oauth,
     parking,
+    planner_page,
     rebalancing,
+    reports,
     trips,
     vehicles,
 )
@@ -105,6 +108,7 @@ def create_app(
     api = ProblemApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin()})
     for blueprint in (
         health.blp,
+        aggregates.blp,
         oauth.blp,
         clients.blp,
         me.blp,
@@ -115,10 +119,12 @@ def create_app(
         fences.blp,
         parking.blp,
         rebalancing.blp,
+        reports.blp,
         trips.blp,
         vehicles.blp,
     ):
         api.register_blueprint(blueprint)
+    app.register_blueprint(planner_page.blp)
     for name, schema in openapi_components().items():
         api.spec.components.schema(name, component=schema)
     register_problem_handlers(app)

@@ -340,6 +340,36 @@ def methodologies_recompute(
                f"skipped: {skipped}")  # fmt: skip
 
 
+# -- planner aggregates ----------------------------------------------------------------------
+
+
+@main.group()
+def aggregates() -> None:
+    """Planner roll-ups."""
+
+
+@aggregates.command("rebuild")
+@click.option("--check", "check_only", is_flag=True, help="compare only; change nothing")
+def aggregates_rebuild(check_only: bool) -> None:
+    """Count every credited trip again and compare with the roll-ups kept at ingestion; without
+    --check, replace them by the recount. Exit 1 when they differed."""
+    from service.planner.store import rebuild
+
+    svc = _services()
+    report = rebuild(svc.db, svc.policy.zone, apply=not check_only)
+    svc.db.dispose()
+    differing = len(report.differing_cells) + len(report.differing_flows)
+    click.echo(f"{report.cells} cell atoms and {report.flows} flow atoms from raw trips; "
+               f"{differing} differ from the kept roll-ups")  # fmt: skip
+    for key in [*report.differing_cells, *report.differing_flows][:20]:
+        click.echo(f"DIFFERS {' '.join(map(str, key))}")
+    if differing:
+        if not check_only:
+            click.echo("replaced the roll-ups by the recount")
+        raise SystemExit(1)
+    click.echo("roll-ups match the raw trips")
+
+
 # -- rebalancing ---------------------------------------------------------------------------
 
 

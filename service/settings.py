@@ -93,6 +93,7 @@ class Settings:
     truck_capacity: int = 20
     incentive_points_per_vehicle: int = 20
     incentive_cap_points: int = 200
+    planner_k: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +141,7 @@ class Settings:
             truck_capacity=_int(env, "TRUCK_CAPACITY", 20),
             incentive_points_per_vehicle=_int(env, "INCENTIVE_POINTS_PER_VEHICLE", 20),
             incentive_cap_points=_int(env, "INCENTIVE_CAP_POINTS", 200),
+            planner_k=_int(env, "PLANNER_K", 10),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> Settings:

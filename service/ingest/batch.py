@@ -35,6 +35,7 @@ from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
+from service.planner import store as planner
 from service.usecases.parking import ParkingRules
 
 WRITE_ATTEMPTS = 3
@@ -209,9 +210,9 @@ class Ingestor:
             accepted = [c for c in fresh if not c.reasons and c.account_id]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
                                   accepted, operator_id, now, zones.index)  # fmt: skip
-            inserted = store.insert_new(
-                session, [store.trip_row(c, operator_id, now) for c in fresh]
-            )
+            rows = [store.trip_row(c, operator_id, now) for c in fresh]
+            inserted = store.insert_new(session, rows)
+            planner.add_trips(session, [r for r in rows if r["uid"] in inserted], self.policy.zone)
         for candidate in fresh:
             answer = _result(candidate)
             if candidate.uid not in inserted:  # stored meanwhile by a request without locks
@@ -300,6 +301,8 @@ class Ingestor:
                 row.reasons = list(candidate.reasons)
                 if candidate.consequence is not None and row.parking is not None:
                     row.parking = {**row.parking, "consequence": candidate.consequence}
+            planner.add_trips(session, [planner.row_of(row) for row, _ in candidates],
+                              self.policy.zone)  # fmt: skip
         return sum(1 for _, c in candidates if c.status == "credited")
 
 

@@ -6,6 +6,7 @@ from service.persistence import (
     ledger_models,
     mall_models,
     models,
+    planner_models,
     rider_models,
 )
 from service.persistence.models import Base
@@ -31,5 +32,6 @@ __all__ = [
     "ledger_models",
     "mall_models",
     "models",
+    "planner_models",
     "rider_models",
 ]

@@ -14,6 +14,7 @@ from service.ledger.ledger import CreditOutcome, CreditRequest, Ledger, credit_i
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
+from service.planner import store as planner
 
 CAP_REASON = "daily_cap_reached"
 
@@ -70,6 +71,8 @@ def credit_trip(
     trip.points = outcome.points
     trip.status = "credited"
     trip.reasons = reasons_after_credit(list(trip.reasons or []), withheld, outcome)
+    if not outcome.duplicate:
+        planner.add_trips(ledger.session, [planner.row_of(trip)], ledger.policy.zone)
     return outcome
 
 
@@ -117,7 +120,11 @@ def reverse_trip(
         reversal_id, points, new = Ledger(session, policy).reverse_credit(
             credit_id("trip", trip_uid), reason=reason, now=now
         )
+        counted = trip.status == "credited"
         trip.status = "reversed"
         if f"reversed:{reason}" not in (trip.reasons or []):
             trip.reasons = [*(trip.reasons or []), f"reversed:{reason}"]
+        if counted:
+            session.flush()
+            planner.refresh_for(session, [trip_uid], policy.zone)
         return {"trip_uid": trip_uid, "reversal_id": reversal_id, "points": points, "new": new}

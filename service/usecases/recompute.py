@@ -25,6 +25,7 @@ from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
+from service.planner import store as planner
 
 PAGE = 500
 MAX_PAGES = 10_000
@@ -144,6 +145,7 @@ def _one(
         "points": trip.points,
     }
     trip.receipt = {**trip.receipt, **result.receipt, "supersedes": superseded}
+    planner.adjust_co2(session, trip, result.co2_g - trip.co2_g, policy.zone)
     trip.co2_g = result.co2_g
     trip.pollutants_mg = result.pollutants_mg
     trip.methodology_version = current.version

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -132,3 +133,38 @@ def redis_backed_service(tmp_path) -> Iterator[tuple[RunningService, PrivateRedi
             yield svc, redis_server
     finally:
         redis_server.stop()
+
+
+DEMO_STARTUP_S = 300
+
+
+@contextmanager
+def running_demo(workdir: Path, *, days: int, riders: int) -> Iterator[tuple]:
+    """``greenpoints demo`` run to its summary and left serving, as a newcomer would see it:
+    (base URL, the demo's var dir, the summary JSON path, what it printed, its environment)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env["GREENPOINTS_VAR_DIR"] = str(workdir / "var")
+    summary_path = workdir / "summary.json"
+    process = subprocess.Popen(
+        [GREENPOINTS, "demo", "--days", str(days), "--riders", str(riders), "--port", str(port),
+         "--summary-json", str(summary_path)],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    printed = []
+    try:
+        deadline = time.monotonic() + DEMO_STARTUP_S
+        for line in process.stdout:  # bounded: the demo either serves or exits
+            printed.append(line)
+            if "serving until Ctrl-C" in line:
+                break
+            assert time.monotonic() < deadline, "".join(printed)
+        assert process.poll() is None, "".join(printed)
+        yield (f"http://127.0.0.1:{port}", workdir / "var" / "demo", summary_path,
+               "".join(printed), env)  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -7,20 +7,21 @@ itself (as the city admin, as each operator and as each rider) and expects the s
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 from collections import Counter
 
 import pytest
 import requests
 
-from tests.e2e.conftest import GREENPOINTS, HTTP_TIMEOUT_S, cli_fields, run_service
-from tests.servers import free_port
+from tests.e2e.conftest import (
+    GREENPOINTS,
+    HTTP_TIMEOUT_S,
+    cli_fields,
+    run_service,
+    running_demo,
+)
 
 RIDERS, DAYS = 300, 3
-STARTUP_S = 300
 REJECTION_FAULTS = ("no_consent", "no_ride_zone", "too_short", "outside_service_area",
                     "unknown_station", "missing_line")  # fmt: skip
 
@@ -46,38 +47,8 @@ def _all(base_url, path, headers, **params):
 
 @pytest.fixture
 def demo_left_running(tmp_path):
-    """``greenpoints demo`` run to its summary and left serving, as a newcomer would see it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
-    env["GREENPOINTS_VAR_DIR"] = str(tmp_path / "var")
-    summary_path = tmp_path / "summary.json"
-    process = subprocess.Popen(
-        [GREENPOINTS, "demo", "--days", str(DAYS), "--riders", str(RIDERS), "--port", str(port),
-         "--summary-json", str(summary_path)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    printed = []
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        for line in process.stdout:  # bounded: the demo either serves or exits
-            printed.append(line)
-            if "serving until Ctrl-C" in line:
-                break
-            assert time.monotonic() < deadline, "".join(printed)
-        assert process.poll() is None, "".join(printed)
-        yield (
-            f"http://127.0.0.1:{port}",
-            tmp_path / "var" / "demo",
-            summary_path,
-            "".join(printed),
-            env,
-        )
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_demo(tmp_path, days=DAYS, riders=RIDERS) as demo:
+        yield demo
 
 
 def test_the_demo_runs_and_its_printed_totals_match_the_api(demo_left_running):
@@ -86,6 +57,7 @@ def test_the_demo_runs_and_its_printed_totals_match_the_api(demo_left_running):
     assert "= ledger issuance" in printed and ": yes" in printed
     assert f"trips sent {summary['trips_sent']}:" in printed
     assert "rebalancing hellobike (next 1 h):" in printed
+    assert f"planner map: {base_url}/planner" in printed
     assert summary["reconciled"]
     assert summary["surprises"] == []
     assert summary["expectations_met"] == summary["trips_sent"] > 2000
@@ -111,6 +83,11 @@ def test_the_demo_runs_and_its_printed_totals_match_the_api(demo_left_running):
 
     credentials = json.loads((var_dir / "credentials.json").read_text())
     admin = _token(base_url, credentials.pop("admin"))
+    planner = _token(base_url, credentials.pop("planner"))
+    summary_map = requests.get(f"{base_url}/v1/aggregates/summary", headers=planner,
+                               timeout=HTTP_TIMEOUT_S).json()  # fmt: skip
+    # The planner sees at most what was credited: only groups of at least k riders count.
+    assert 0 < summary_map["trips"] <= summary["statuses"]["credited"]
     ledger = requests.get(f"{base_url}/v1/admin/ledger/totals", headers=admin,
                           timeout=HTTP_TIMEOUT_S).json()  # fmt: skip
     assert ledger == summary["ledger"]

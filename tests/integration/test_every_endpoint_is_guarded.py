@@ -13,6 +13,9 @@ PUBLIC = {
     ("/v1/methodologies/<string:methodology_id>", "GET"),
     ("/v1/fences", "GET"),
     ("/v1/fences/gbfs", "GET"),
+    # The dashboard page and its script and style: the data behind them needs a token.
+    ("/planner", "GET"),
+    ("/planner/static/<path:name>", "GET"),
 }
 
 

@@ -1,0 +1,1 @@
+"""City planner aggregates: roll-ups kept at ingestion, privacy-safe queries over them."""
