@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,20 +34,18 @@ import h3
 from sqlalchemy import Column, MetaData, String, Table
 from sqlalchemy.orm import Session
 
+from bench.database import migrated_postgres
 from bench.report import report
 from mock_clients import city as cities
 from mock_clients.population import populate
 from mock_clients.travel import Leg, day_of
-from service.container import build_services
-from service.persistence import bulk, migrate
+from service.persistence import bulk
 from service.persistence.database import Database
 from service.persistence.ledger_models import Account
 from service.persistence.rider_models import Trip
 from service.planner import store
 from service.planner.atoms import CellTotals, FlowTotals, trip_atoms
 from service.planner.queries import Slice, cells
-from service.settings import Settings
-from tests.servers import fresh_postgres_database, postgres_admin_url
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LEGS_PER_RIDER_DAY = 1.93  # measured on the demo city's generator
@@ -120,13 +117,7 @@ def main() -> list[dict[str, object]]:
     first_day = dt.date(now.year, now.month, 1) - dt.timedelta(days=62)
     first_day = first_day.replace(day=1)
     month = first_day.strftime("%Y-%m")
-    with (
-        tempfile.TemporaryDirectory() as workdir,
-        fresh_postgres_database(postgres_admin_url()) as url,
-    ):
-        migrate.upgrade(url)
-        settings = Settings.from_env({"DATABASE_URL": url, "GREENPOINTS_VAR_DIR": workdir})
-        svc = build_services(settings)
+    with migrated_postgres() as svc:
         with svc.db.transaction() as session:
             bulk.insert_rows(session, Account.__table__, [
                 {"id": f"acct-{i:07d}", "kind": "personal", "created_at": now, "pending": 0,
@@ -173,7 +164,6 @@ def main() -> list[dict[str, object]]:
                 cursor.execute(RAW_SQL, params)
                 raw = cursor.fetchall()
                 raw_s.append(time.perf_counter() - t0)
-        svc.db.dispose()
     assert answer is not None and raw is not None
     ours = {c["cell"]: (c["trips"], c["co2_g"], c["distance_m"]) for c in answer
             if not c["suppressed"]}  # fmt: skip

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import h3
 import numpy as np
 
+from bench.database import migrated_postgres
 from bench.rebalancing import make_cells
 from bench.report import report
 from geo.rebalancing import balance_of, plan_moves
-from tests.servers import fresh_postgres_database, postgres_admin_url
 
 SEED = 11
 N_CELLS, N_VEHICLES, ON_TRIP = 2_000, 10_000, 200
@@ -85,24 +83,17 @@ def _trips(rng: np.random.Generator, cells: list[str], now: dt.datetime) -> list
 
 
 def main() -> list[dict[str, object]]:
-    from service.container import build_services
     from service.fleet.positions import DatabasePositions, record_sightings
     from service.fleet.units import unit_states
-    from service.persistence import bulk, migrate
+    from service.persistence import bulk
     from service.persistence.rider_models import Trip
-    from service.settings import Settings
     from service.usecases.rebalancing import RebalancingRules, recommend
 
     rng = np.random.default_rng(SEED)
     cells = make_cells(N_CELLS)
     now = dt.datetime.now(dt.UTC)
-    with (
-        tempfile.TemporaryDirectory() as workdir,
-        fresh_postgres_database(postgres_admin_url()) as url,
-    ):
-        migrate.upgrade(url)
-        settings = Settings.from_env({"DATABASE_URL": url, "GREENPOINTS_VAR_DIR": workdir})
-        svc = build_services(settings)
+    with migrated_postgres() as svc:
+        settings = svc.settings
         positions = _positions(rng, cells, now)
         store = DatabasePositions(svc.db)
         started = time.perf_counter()
@@ -128,12 +119,11 @@ def main() -> list[dict[str, object]]:
             started = time.perf_counter()
             plan_moves(units, rules.truck_capacity)
             alone.append(time.perf_counter() - started)
-        svc.db.dispose()
     assert plan is not None
     print(f"recommendations on PostgreSQL: {N_VEHICLES:,} vehicles ({ON_TRIP} on a trip), "
           f"{len(states):,} units with supply, demand or inbound; {len(plan['moves']):,} moves, "
           f"{plan['moved_vehicles']:,} vehicles, surplus {plan['surplus_vehicles']:,}, "
-          f"deficit {plan['deficit_vehicles']:,}; workdir {Path(workdir).name}")  # fmt: skip
+          f"deficit {plan['deficit_vehicles']:,}")  # fmt: skip
     rows = [
         _row("recommend_best_s", min(seconds), min(alone), TARGET_S),
         _row("recommend_median_s", statistics.median(seconds), statistics.median(alone), TARGET_S),
