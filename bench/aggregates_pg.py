@@ -48,7 +48,7 @@ from service.planner.atoms import CellTotals, FlowTotals, trip_atoms
 from service.planner.queries import Slice, cells
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-LEGS_PER_RIDER_DAY = 1.93  # measured on the demo city's generator
+LEGS_PER_RIDER_DAY = 1.85  # measured on the demo city's generator over a month
 MONTH_DAYS = 30
 CHUNK = 200_000
 ROUNDS = 5
@@ -169,8 +169,8 @@ def main() -> list[dict[str, object]]:
             if not c["suppressed"]}  # fmt: skip
     theirs = {c8: (int(n), int(g), int(d)) for c8, n, g, d in raw}
     same = ours == theirs
-    print(f"planner map on PostgreSQL: {total:,} trips of {riders:,} riders in {month} and the "
-          f"month around it; {len(all_cells):,} start atoms, {len(all_flows):,} flow atoms; "
+    print(f"planner map on PostgreSQL: {total:,} trips of {riders:,} riders over 30 days of "
+          f"{month}; {len(all_cells):,} start atoms, {len(all_flows):,} flow atoms; "
           f"loaded in {loaded_s:.0f} s; {len(ours):,} resolution-8 cells for {MODE}; answers "
           f"{'equal' if same else 'DIFFER'}")  # fmt: skip
     best, base = min(map_s) * 1000, min(raw_s) * 1000

@@ -69,8 +69,8 @@ def row_of(trip: Trip) -> dict[str, Any]:
 
 
 def refresh_for(session: Session, trip_uids: Sequence[str], zone: dt.tzinfo) -> None:
-    """Recount, from raw trips, every atom the given trips touch (after a reversal or a
-    recomputed reduction: counters could be adjusted, but bitmaps cannot lose a bit)."""
+    """Recount, from raw trips, every atom the given trips touch (after a reversal: counters
+    could be taken down, but a bitmap cannot lose a rider's bit)."""
     rows = session.execute(select(*_trip_columns()).where(Trip.uid.in_(trip_uids))).mappings()
     touched = [{**row, "status": "credited"} for row in rows if row["account_id"]]
     cells, flows = trip_atoms(touched, zone)
