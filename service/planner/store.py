@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -173,18 +174,9 @@ def _add(
 ) -> None:
     rows.sort(key=lambda row: tuple(row[k] for k in key))
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        statement = postgresql.insert(table)
-        merged = table.c.riders.op("|")(statement.excluded.riders)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={
-                **{name: table.c[name] + statement.excluded[name] for name in sums},
-                "riders": merged,
-                "riders_at_least": func.bit_count(merged),
-            },
-        )
+        connection = session.connection()
         for chunk in _chunks(rows):
-            session.execute(statement, chunk)
+            connection.execute(_postgres_upsert(table, key, sums), chunk)
         return
     session.flush()
     for chunk in _chunks(rows):
@@ -210,6 +202,22 @@ def _add(
             ),
             chunk,
         )
+
+
+@functools.cache
+def _postgres_upsert(table: Table, key: tuple[str, ...], sums: tuple[str, ...]) -> Any:
+    """Counters add up, bitmaps OR together, the lower bound follows (built once: this runs in
+    every ingestion transaction)."""
+    statement = postgresql.insert(table)
+    merged = table.c.riders.op("|")(statement.excluded.riders)
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={
+            **{name: table.c[name] + statement.excluded[name] for name in sums},
+            "riders": merged,
+            "riders_at_least": func.bit_count(merged),
+        },
+    )
 
 
 def _cell_row(key: CellKey, totals: CellTotals) -> dict[str, Any]:
