@@ -64,6 +64,8 @@ class Pacer:
 
 @dataclasses.dataclass
 class Settings:
+    """What the demo command was asked for."""
+
     days: int
     riders: int
     seed: int = 7
@@ -71,6 +73,8 @@ class Settings:
 
 
 class Simulation:
+    """The demo city against one service: set up once, then run day by day, then summed up."""
+
     def __init__(
         self,
         city: City,
