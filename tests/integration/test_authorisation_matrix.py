@@ -1,0 +1,165 @@
+"""Every endpoint against every kind of caller: only the intended ones get past the guard, and
+another caller's objects answer 404.
+
+The matrix is written out by hand, from what each endpoint is for; a route missing from it
+fails the test, so a new endpoint has to say who may call it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from service.auth.clients import create_client
+from service.usecases import consents
+from tests.factories import open_rider
+
+ANYONE = {"none", "rider", "operator", "planner", "admin"}
+SIGNED_IN = ANYONE - {"none"}
+RIDER, OPERATOR, PLANNER, ADMIN = {"rider"}, {"operator"}, {"planner"}, {"admin"}
+
+INTENDED = {
+    ("/health", "GET"): ANYONE,
+    ("/planner", "GET"): ANYONE,
+    ("/planner/static/<path:name>", "GET"): ANYONE,
+    ("/static/<path:filename>", "GET"): ANYONE,
+    ("/v1/openapi.json", "GET"): ANYONE,
+    ("/v1/oauth/token", "POST"): ANYONE,
+    ("/v1/methodologies", "GET"): ANYONE,
+    ("/v1/methodologies/<string:methodology_id>", "GET"): ANYONE,
+    ("/v1/fences", "GET"): ANYONE,
+    ("/v1/fences/gbfs", "GET"): ANYONE,
+    ("/v1/whoami", "GET"): SIGNED_IN,
+    ("/v1/catalog", "GET"): SIGNED_IN,
+    ("/v1/admin/ledger/totals", "GET"): ADMIN,
+    ("/v1/admin/trips/<string:trip_uid>/reversal", "POST"): ADMIN,
+    ("/v1/aggregates/cells", "GET"): PLANNER,
+    ("/v1/aggregates/od", "GET"): PLANNER,
+    ("/v1/aggregates/summary", "GET"): PLANNER,
+    ("/v1/reports/reductions", "GET"): PLANNER | ADMIN,
+    ("/v1/reports/reductions/evidence", "GET"): PLANNER | ADMIN,
+    ("/v1/catalog/items", "POST"): ADMIN,
+    ("/v1/catalog/items/<string:item_id>", "PATCH"): ADMIN,
+    ("/v1/clients", "POST"): ADMIN,
+    ("/v1/clients", "GET"): ADMIN,
+    ("/v1/clients/<string:client_id>", "DELETE"): ADMIN,
+    ("/v1/fences", "POST"): ADMIN,
+    ("/v1/fences/<string:zone_id>", "DELETE"): ADMIN,
+    ("/v1/fences/import/gbfs", "POST"): ADMIN,
+    ("/v1/fences/import/mds", "POST"): ADMIN,
+    ("/v1/operators/<string:operator_id>/licence", "PUT"): ADMIN,
+    ("/v1/operators/<string:operator_id>/licence", "GET"): ADMIN | OPERATOR,
+    ("/v1/disputes", "GET"): OPERATOR | ADMIN,
+    ("/v1/disputes/<string:dispute_id>/resolution", "POST"): OPERATOR | ADMIN,
+    ("/v1/trips", "POST"): OPERATOR,
+    ("/v1/trips", "GET"): OPERATOR,
+    ("/v1/trips/<string:trip_id>", "GET"): OPERATOR,
+    ("/v1/mds/trips", "POST"): OPERATOR,
+    ("/v1/vehicles/status", "POST"): OPERATOR,
+    ("/v1/mds/vehicles/status", "POST"): OPERATOR,
+    ("/v1/parking/check", "GET"): OPERATOR,
+    ("/v1/parking/compliance", "GET"): OPERATOR,
+    ("/v1/rebalancing/recommendations", "GET"): OPERATOR,
+    ("/v1/rebalancing/moves", "POST"): OPERATOR,
+    ("/v1/rebalancing/moves", "GET"): OPERATOR,
+    ("/v1/rebalancing/moves/<string:move_id>/done", "POST"): OPERATOR,
+    ("/v1/rebalancing/incentives", "GET"): OPERATOR | RIDER,
+    ("/v1/me", "DELETE"): RIDER,
+    ("/v1/me/account", "POST"): RIDER,
+    ("/v1/me/account", "GET"): RIDER,
+    ("/v1/me/consents", "GET"): RIDER,
+    ("/v1/me/consents/<string:operator_id>", "PUT"): RIDER,
+    ("/v1/me/consents/<string:operator_id>", "DELETE"): RIDER,
+    ("/v1/me/disputes", "POST"): RIDER,
+    ("/v1/me/disputes", "GET"): RIDER,
+    ("/v1/me/entries", "GET"): RIDER,
+    ("/v1/me/export", "GET"): RIDER,
+    ("/v1/me/redemptions", "POST"): RIDER,
+    ("/v1/me/redemptions", "GET"): RIDER,
+    ("/v1/me/redemptions/<string:redemption_id>", "GET"): RIDER,
+    ("/v1/me/trips/<string:trip_uid>", "GET"): RIDER,
+}
+OPERATOR_SCOPES = ("trips:write", "vehicles:write", "parking:read", "fleet:read")
+SCOPES = {"operator": OPERATOR_SCOPES, "planner": ("aggregates:read",), "admin": ("admin",)}
+
+
+@pytest.fixture
+def svc(app):
+    return app.extensions["greenpoints"]
+
+
+def _client_token(svc, kind):
+    created = create_client(svc.db, kind=kind, name=f"a {kind}")
+    token = svc.tokens.issue_access_token(client_id=created.client_id, kind=kind,
+                                          scopes=SCOPES[kind])  # fmt: skip
+    return created.client_id, {"Authorization": f"Bearer {token}"}
+
+
+def _rider(svc):
+    user_id, account_id = open_rider(svc)
+    token = svc.tokens.mint_rider_token(user_id)
+    return user_id, account_id, {"Authorization": f"Bearer {token}"}
+
+
+def test_every_route_is_in_the_matrix(app):
+    routes = {
+        (r.rule, m) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == set(INTENDED), (routes - set(INTENDED), set(INTENDED) - routes)
+
+
+def test_only_the_intended_callers_get_past_the_guard(app, svc, client):
+    callers = {"none": {}, "rider": _rider(svc)[2]}
+    for kind in ("operator", "planner", "admin"):
+        callers[kind] = _client_token(svc, kind)[1]
+    checked = 0
+    for (rule, method), intended in sorted(INTENDED.items()):
+        path = re.sub(r"<[^>]+>", "x", rule)
+        for kind, headers in callers.items():
+            answer = client.open(path, method=method, headers=headers, json={})
+            if kind in intended:
+                assert answer.status_code not in (401, 403), (method, rule, kind, answer.json)
+            else:
+                expected = 401 if kind == "none" else 403
+                assert answer.status_code == expected, (method, rule, kind, answer.status_code)
+                assert answer.content_type == "application/problem+json"
+            checked += 1
+    assert checked == len(INTENDED) * len(callers)
+
+
+def test_another_callers_objects_answer_404(svc, client):
+    operator_id, operator = _client_token(svc, "operator")
+    other_operator_id, other_operator = _client_token(svc, "operator")
+    user_id, _, rider = _rider(svc)
+    _, _, other_rider = _rider(svc)
+    consents.grant(svc.db, user_id, operator_id, rider_ref="u-1", scenarios=["bike"])
+    ended = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+    trip = {"trip_id": "t-1", "mode": "bike", "rider_ref": "u-1", "vehicle_id": "B-1",
+            "start_time": (ended - dt.timedelta(minutes=5)).isoformat(),
+            "end_time": ended.isoformat(), "start": {"lat": 31.2304, "lng": 121.4737},
+            "end": {"lat": 31.2243, "lng": 121.4768}, "distance_m": 900}  # fmt: skip
+    (result,) = client.post("/v1/trips", headers=operator, json={"trips": [trip]}).get_json()[
+        "results"
+    ]
+    uid = result["trip_uid"]
+    body = {"moves": [{"from_unit": "a", "to_unit": "b", "vehicles": 1}]}
+    move = client.post("/v1/rebalancing/moves", headers=operator, json=body).get_json()["moves"][0]
+    mine_and_theirs = [
+        (f"/v1/trips/{trip['trip_id']}", "GET", operator, other_operator),
+        (f"/v1/me/trips/{uid}", "GET", rider, other_rider),
+        (f"/v1/operators/{operator_id}/licence", "GET", operator, other_operator),
+        (f"/v1/rebalancing/moves/{move['id']}/done", "POST", operator, other_operator),
+    ]
+    for path, method, owner, stranger in mine_and_theirs:
+        assert client.open(path, method=method, headers=stranger).status_code == 404, path
+        assert client.open(path, method=method, headers=owner).status_code in (200, 404), path
+    assert client.get(f"/v1/trips/{trip['trip_id']}", headers=operator).status_code == 200
+    assert client.get(f"/v1/me/trips/{uid}", headers=rider).status_code == 200
+    # Lists show only the caller's own.
+    assert client.get("/v1/trips", headers=other_operator).get_json()["trips"] == []
+    assert client.get("/v1/rebalancing/moves", headers=other_operator).get_json()["moves"] == []
+    assert client.get("/v1/parking/compliance", headers=other_operator).get_json()["zones"] == []
+    assert client.get("/v1/me/consents", headers=other_rider).get_json()["consents"] == []
+    assert other_operator_id != operator_id
