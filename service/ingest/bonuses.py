@@ -74,7 +74,6 @@ def credit_bonuses(
     earlier = _recent_moves(session, operator_id, eligible, schemes)
     requests: list[CreditRequest] = []
     in_batch: list[_Move] = []
-    earned: dict[str, int] = {}
     for c in sorted(eligible, key=lambda c: (c.trip.start_time, c.uid)):
         slot = slot_of(c.trip.start_time)
         if slot not in maps:
@@ -90,14 +89,12 @@ def credit_bonuses(
         in_batch.append(move)
         if opposite:
             for other in opposite:
-                earned.pop(other.uid, None)
                 requests = [r for r in requests if r.ref != other.uid]
                 _reverse_bonus(session, policy, other.uid, now)
             continue
         pickup, dropoff = bonus_map.bonus(move.start_unit, move.end_unit)
         if not pickup:
             continue
-        earned[c.uid] = pickup + dropoff
         requests.append(CreditRequest(
             account_id=c.account_id or "", purpose=PURPOSE, ref=c.uid, points=pickup + dropoff,
             occurred_at=c.trip.end_time, trip_uid=c.uid,
