@@ -23,6 +23,11 @@ def lnglat_to_cell(lng: float, lat: float, resolution: int) -> str:
     return h3.latlng_to_cell(lat, lng, resolution)
 
 
+def cell_at_resolution(cell: str, resolution: int) -> str:
+    """The cell itself, or its parent at ``resolution`` when the cell is finer."""
+    return cell if h3.get_resolution(cell) <= resolution else h3.cell_to_parent(cell, resolution)
+
+
 def cell_to_lnglat(cell: str) -> tuple[float, float]:
     lat, lng = h3.cell_to_latlng(cell)
     return lng, lat

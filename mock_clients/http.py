@@ -7,7 +7,6 @@ that must not happen twice carry an ``Idempotency-Key`` that stays the same on e
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -30,12 +29,6 @@ class ApiError(RuntimeError):
         self.problem = problem
 
 
-@dataclasses.dataclass
-class Stats:
-    requests: int = 0
-    retries: int = 0
-
-
 class Api:
     """One caller's view of the service: a base URL, a token source and a pooled session."""
 
@@ -44,12 +37,10 @@ class Api:
         base_url: str,
         token: Callable[[], str] | None = None,
         *,
-        stats: Stats | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        self.stats = stats or Stats()
         self.sleep = sleep
         self._local = threading.local()
 
@@ -78,9 +69,6 @@ class Api:
             wanted["Authorization"] = f"Bearer {self.token()}"
         answer: requests.Response | None = None
         for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                self.stats.retries += 1
-            self.stats.requests += 1
             try:
                 answer = self.session.request(
                     method, self.base_url + path, json=json, data=data, params=params,

@@ -8,12 +8,12 @@ import io
 import re
 from typing import Any
 
-import h3
 import marshmallow as ma
 import orjson
 from flask import Response
 from flask_smorest import Blueprint
 
+from geo.coords import cell_boundary_lnglat
 from service.api.context import services
 from service.api.guard import requires_scope
 from service.errors import InvalidInput
@@ -121,7 +121,7 @@ def summary(query: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hexagon(cell: str) -> dict[str, Any]:
-    ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(cell)]
+    ring = [[round(lng, 6), round(lat, 6)] for lng, lat in cell_boundary_lnglat(cell)]
     return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 

@@ -16,7 +16,6 @@ from typing import Protocol
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.kv.store import KeyValueStore, RedisStore
 from service.persistence import bulk
@@ -67,8 +66,7 @@ class DatabasePositions:
             for p in sorted(positions, key=lambda p: (p.operator_id, p.vehicle_id))
         ]  # fmt: skip
         with self.db.transaction() as session:
-            dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(_POSITIONS)
+            statement = bulk.insert_for(session, _POSITIONS)
             statement = statement.on_conflict_do_update(
                 index_elements=["operator_id", "vehicle_id"],
                 set_={name: statement.excluded[name] for name in (*_FIELDS, "received_at")},

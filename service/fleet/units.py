@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-import h3
 import numpy as np
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
+from geo.coords import cell_at_resolution, cell_to_lnglat
 from geo.index import ZoneIndex
 from geo.rebalancing import UnitState
+from geo.zones import Zone
 from service.fleet.positions import PositionStore
 from service.persistence.database import Database
 from service.persistence.fleet_models import RebalancingMove
@@ -60,22 +62,22 @@ class DispatchUnits:
     ) -> list[str | None]:
         """The unit of each (fine cell, (lng, lat)) pair; None where there is none."""
         if not self.by_zone:
-            return [None if c is None else unit_of(c, self.resolution) for c in cells]
+            return [None if c is None else cell_at_resolution(c, self.resolution) for c in cells]
         return self._zones_at(points)
 
     def centre(self, unit: str) -> tuple[float, float]:
         """(lng, lat) a unit's distances are measured from."""
         if not self.by_zone:
-            lat, lng = h3.cell_to_latlng(unit)
-            return lng, lat
-        zone = next(z for z in self._parking() if z.zone_id == unit)
-        point = zone.geometry.representative_point()
+            return cell_to_lnglat(unit)
+        point = self._parking[unit].geometry.representative_point()
         return point.x, point.y
 
-    def _parking(self) -> list:
+    @functools.cached_property
+    def _parking(self) -> dict[str, Zone]:
+        """The parking zones that apply to the operator, by id (looked up once)."""
         zones = self.zones.zones if self.zones is not None else []
-        return [z for z in zones if z.zone_type == "parking"
-                and (z.operators is None or self.operator_id in z.operators)]  # fmt: skip
+        return {z.zone_id: z for z in zones if z.zone_type == "parking"
+                and (z.operators is None or self.operator_id in z.operators)}  # fmt: skip
 
     def _zones_at(self, points: Sequence[tuple[float, float] | None]) -> list[str | None]:
         found: list[str | None] = [None] * len(points)
@@ -84,7 +86,7 @@ class DispatchUnits:
         known = [i for i, p in enumerate(points) if p is not None]
         lngs = np.array([points[i][0] for i in known])  # type: ignore[index]
         lats = np.array([points[i][1] for i in known])  # type: ignore[index]
-        usable = {id(z) for z in self._parking()}
+        usable = {id(z) for z in self._parking.values()}
         for p, z in zip(*self.zones.zones_at_many(lngs, lats), strict=True):
             zone = self.zones.zones[int(z)]
             here = known[int(p)]
@@ -116,8 +118,6 @@ def unit_states(
     units: DispatchUnits,
 ) -> list[UnitState]:
     """Every unit where the operator has vehicles, demand, or vehicles coming."""
-    supply: Counter[str] = Counter()
-    on_trip = 0
     fresh = [p for p in positions.latest(operator_id) if p.reported_at >= horizon.now - FRESH_FOR]
     available = [p for p in fresh if p.state == "available"]
     on_trip = sum(p.state == "on_trip" for p in fresh)
@@ -147,11 +147,6 @@ def unit_states(
     return states
 
 
-def unit_of(cell: str, resolution: int) -> str:
-    """The dispatch unit of a fine H3 cell: its parent at the units' resolution."""
-    return cell if h3.get_resolution(cell) <= resolution else h3.cell_to_parent(cell, resolution)
-
-
 def _trip_ends(
     connection: Connection,
     operator_id: str,
@@ -173,7 +168,7 @@ def _trip_ends(
     counted: Counter[str] = Counter()
     if not units.by_zone:
         for c, n in connection.execute(select(cell, func.count()).where(within).group_by(cell)):
-            counted[unit_of(c, units.resolution)] += int(n)
+            counted[cell_at_resolution(c, units.resolution)] += int(n)
         return counted
     lng, lat = (Trip.start_lng, Trip.start_lat) if start else (Trip.end_lng, Trip.end_lat)
     rows = connection.execute(select(lng, lat).where(within, lng.is_not(None))).all()

@@ -29,6 +29,12 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def insert_for(session: Session, table: Table) -> Any:
+    """An INSERT in the session's dialect, so that ON CONFLICT clauses can be added to it (both
+    PostgreSQL and SQLite have them, with the same shape)."""
+    return (postgresql if _is_postgres(session) else sqlite).insert(table)
+
+
 def _cursor(session: Session) -> Any:
     """A psycopg cursor on the session's own connection (its pending ORM work flushed)."""
     session.flush()

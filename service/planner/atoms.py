@@ -29,6 +29,8 @@ from typing import Any
 
 import h3
 
+from geo.coords import cell_at_resolution
+
 RIDER_BITS = 1024
 CELL_RESOLUTION = 9  # atoms' cells; coarser maps sum their parents
 FLOW_RESOLUTION = 8  # flows are sparser: their atoms are coarser
@@ -111,15 +113,15 @@ def trip_atoms(
             continue
         bit = rider_bit(trip["account_id"])
         local = _local(trip["started_at"], zone)
-        key = (_coarse(start_cell, CELL_RESOLUTION), local.strftime("%Y-%m"), trip["mode"],
-               local.hour, _day_type(local))  # fmt: skip
+        cell = cell_at_resolution(start_cell, CELL_RESOLUTION)
+        key = (cell, local.strftime("%Y-%m"), trip["mode"], local.hour, _day_type(local))
         cells.setdefault(key, CellTotals()).add(CellTotals(
             starts=1, co2_g=int(trip.get("co2_g") or 0),
             distance_m=int(trip.get("distance_m") or 0), riders=bit,
         ))  # fmt: skip
         end_cell = trip.get("end_cell")
         parking = trip.get("parking") or {}
-        destination = _coarse(end_cell, FLOW_RESOLUTION) if end_cell else ""
+        destination = cell_at_resolution(end_cell, FLOW_RESOLUTION) if end_cell else ""
         flows.setdefault((*key, destination), FlowTotals()).add(FlowTotals(
             trips=1, parking_judged=1 if parking else 0,
             parking_valid=1 if parking.get("allowed") else 0, riders=bit,
@@ -130,10 +132,6 @@ def trip_atoms(
 def _local(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(zone)
-
-
-def _coarse(cell: str, resolution: int) -> str:
-    return cell if h3.get_resolution(cell) <= resolution else h3.cell_to_parent(cell, resolution)
 
 
 def _day_type(local: dt.datetime) -> int:

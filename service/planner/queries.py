@@ -28,9 +28,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-import h3
 from sqlalchemy import Table, and_, func, select
 
+from geo.coords import cell_to_lnglat
 from service.persistence.database import Database
 from service.persistence.planner_models import PlannerCell, PlannerFlow, RiderBits
 from service.planner.atoms import WEEKDAY, WEEKEND, riders_at_least, riders_published
@@ -110,7 +110,7 @@ def flows(db: Database, view: Slice, resolution: int) -> list[dict[str, Any]]:
         _merge(grouped.setdefault(key, _empty(FLOW_SUMS)), row, FLOW_SUMS)
     found = []
     for (o, d), g in grouped.items():
-        (o_lat, o_lng), (d_lat, d_lng) = h3.cell_to_latlng(o), h3.cell_to_latlng(d)
+        (o_lng, o_lat), (d_lng, d_lat) = cell_to_lnglat(o), cell_to_lnglat(d)
         found.append({
             "origin": o, "destination": d, "trips": g["trips"],
             "riders": riders_published(g["riders"]),

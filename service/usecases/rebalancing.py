@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from geo.rebalancing import UnitState, balance_of, incentives, plan_moves
 from service.errors import NotFound
@@ -116,8 +115,8 @@ def current_map(
     row = {"operator_id": operator_id, "slot_start": slot, "resolution": units.resolution,
            "units": table, "created_at": now}  # fmt: skip
     with db.transaction() as session:
-        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-        session.connection().execute(dialect.insert(_MAPS).on_conflict_do_nothing(), [row])
+        statement = bulk.insert_for(session, _MAPS).on_conflict_do_nothing()
+        session.connection().execute(statement, [row])
     written = map_of_slot(db, operator_id, slot)
     if written is None:
         raise RuntimeError(f"the incentive map of {operator_id} at {slot} was not kept")

@@ -89,7 +89,7 @@ def city(make_app):
             assert got.status_code == 200, got.get_json()
             return got
 
-        return app, svc, get, answer, start
+        return app, svc, get, answer, start, headers
 
     return build
 
@@ -100,7 +100,7 @@ def _cells(get, **params):
 
 
 def test_small_groups_are_suppressed_everywhere_and_in_every_format(city):
-    _, _, get, _, _ = city()
+    _, _, get, _, _, _ = city()
     cells = _cells(get, res=9)
     assert cells[P]["trips"] == 34 and not cells[P]["suppressed"]
     assert cells[P]["riders"] == 30  # 34 riders, published rounded to tens
@@ -126,7 +126,7 @@ def test_small_groups_are_suppressed_everywhere_and_in_every_format(city):
 
 
 def test_flows_and_ends_show_only_what_leaves_no_small_remainder(city):
-    _, _, get, _, _ = city()
+    _, _, get, _, _, _ = city()
     p8, q8 = h3.cell_to_parent(P, 8), h3.cell_to_parent(Q, 8)
     flows = get("/v1/aggregates/od", res=8).get_json()["flows"]
     # P -> Z (12 riders) could be shown, but P -> W (2) alone would then be P's remainder: Z
@@ -140,7 +140,7 @@ def test_flows_and_ends_show_only_what_leaves_no_small_remainder(city):
 def test_differencing_attacks_recover_nothing_below_k(city):
     """An attacker combines every query shape; every difference is zero or a group of at
     least k riders."""
-    _, _, get, _, start = city()
+    _, _, get, _, start, _ = city()
     k = 10
     summary = get("/v1/aggregates/summary").get_json()
     assert summary["trips"] == 34 and summary["modes"]["bike"]["share"] == 1.0
@@ -176,14 +176,14 @@ def test_differencing_attacks_recover_nothing_below_k(city):
 
 
 def test_k_is_configurable(city):
-    _, _, get, _, _ = city(planner_k=3)
+    _, _, get, _, _, _ = city(planner_k=3)
     cells = _cells(get, res=9)
     assert cells[R]["trips"] == 3 and not cells[R]["suppressed"]
     assert _cells(get, res=8)[h3.cell_to_parent(P, 8)]["trips"] == 37
 
 
 def test_roll_ups_rebuilt_from_raw_trips_equal_the_maintained_ones(city, database_url, tmp_path):
-    app, svc, get, answer, _ = city()
+    app, svc, get, answer, _, _ = city()
     env = {"DATABASE_URL": database_url, "GREENPOINTS_VAR_DIR": str(tmp_path / "var")}
 
     def rebuild(*args):
@@ -215,12 +215,8 @@ def test_roll_ups_rebuilt_from_raw_trips_equal_the_maintained_ones(city, databas
 
 
 def test_bad_queries_name_the_field(city):
-    app, svc, _, _, _ = city()
+    app, _, _, _, _, headers = city()
     client = app.test_client()
-    planner = create_client(svc.db, kind="planner", name="p")
-    token = svc.tokens.issue_access_token(client_id=planner.client_id, kind="planner",
-                                          scopes=("aggregates:read",))  # fmt: skip
-    headers = {"Authorization": f"Bearer {token}"}
     for params, field in (({"res": 10}, "res"), ({"from": "2026-13"}, "from"),
                           ({"from": "2026-05", "to": "2026-04"}, "to"), ({"hour": 24}, "hour"),
                           ({"format": "xlsx"}, "format")):  # fmt: skip
@@ -231,12 +227,8 @@ def test_bad_queries_name_the_field(city):
 
 
 def test_the_reductions_report_can_be_verified_from_its_evidence(city):
-    app, svc, _, answer, start = city()
+    app, svc, _, answer, start, headers = city()
     client = app.test_client()
-    planner = create_client(svc.db, kind="planner", name="registry")
-    token = svc.tokens.issue_access_token(client_id=planner.client_id, kind="planner",
-                                          scopes=("aggregates:read",))  # fmt: skip
-    headers = {"Authorization": f"Bearer {token}"}
     period = start.strftime("%Y-%m")
     report = client.get("/v1/reports/reductions", headers=headers,
                         query_string={"period": period}).get_json()  # fmt: skip
