@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -138,3 +139,78 @@ class PrivateRedis:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+# -- A PostgreSQL of the test's own ----------------------------------------------------------
+
+
+def _postgres_binaries() -> Path | None:
+    """The directory holding ``initdb`` and ``postgres``: on PATH, or Debian's versioned one."""
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                      key=lambda p: int(p.parent.parent.name))  # fmt: skip
+    return versions[-1].parent if versions else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own on a free loopback port, which it may stop and
+    start again without disturbing the shared server. PostgreSQL refuses to run as root, so as
+    root the cluster and its processes belong to the ``postgres`` system user."""
+
+    def __init__(self) -> None:
+        binaries = _postgres_binaries()
+        if binaries is None:
+            missing("the PostgreSQL server binaries (initdb)")
+        self._bin = binaries
+        as_root = os.geteuid() == 0
+        self._owner = (
+            {"user": "postgres", "group": "postgres", "extra_groups": []} if as_root else {}
+        )
+        self.datadir = Path(tempfile.mkdtemp(prefix="gp-pg-"))
+        if as_root:
+            shutil.chown(self.datadir, "postgres", "postgres")
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.process: subprocess.Popen[bytes] | None = None
+        subprocess.run(
+            [str(self._bin / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
+             "--no-sync", "--no-instructions"],
+            check=True, capture_output=True, timeout=120, cwd=self.datadir, **self._owner,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(self._bin / "postgres"), "-D", str(self.datadir),
+             "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+             "-c", f"unix_socket_directories={self.datadir}", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.datadir, **self._owner,
+        )  # fmt: skip
+        wait_for_port(self.port, timeout_s=30)
+        deadline = time.monotonic() + 30
+        while not self._accepts_queries():
+            assert time.monotonic() < deadline, "the private PostgreSQL did not start"
+            time.sleep(0.1)
+
+    def _accepts_queries(self) -> bool:
+        engine = create_engine(self.url, connect_args={"connect_timeout": 2})
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        """A fast shutdown (``pg_ctl stop -m fast``): open sessions are cut off."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)

@@ -1,10 +1,24 @@
-"""A stopped or frozen Redis degrades the service; it never hangs it."""
+"""A stopped or frozen Redis degrades the service; it never hangs it, and trips posted during
+the outage are all credited exactly once."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
+import pytest
 import requests
+
+from tests.e2e.conftest import run_service
+from tests.e2e.trip_stream import (
+    ENV,
+    Stream,
+    check_answers,
+    check_books,
+    set_up_city,
+    trip_batches,
+)
+from tests.servers import PrivateRedis, fresh_postgres_database, postgres_admin_url
 
 BUDGET_S = 1.0
 
@@ -72,3 +86,51 @@ def test_stopped_redis(redis_backed_service):
     _check_degraded_but_answering(service, client)
     redis_server.start()
     assert _wait_for_health(service, "ok", within_s=10)
+
+
+@pytest.fixture
+def postgres_service_with_redis(tmp_path) -> Iterator[tuple]:
+    """The service as it runs in production, on PostgreSQL with a Redis the test may break."""
+    redis_server = PrivateRedis(tmp_path)
+    redis_server.start()
+    try:
+        with (
+            fresh_postgres_database(postgres_admin_url()) as database_url,
+            run_service(tmp_path, database_url, redis_server.url, **ENV) as service,
+        ):
+            yield service, redis_server
+    finally:
+        redis_server.stop()
+
+
+OUTAGE_S = 3
+STREAM_BATCHES = 12
+
+
+def _stream_through(service, break_redis, mend_redis):
+    """Trip batches before, during and after the outage: none is refused or lost."""
+    city = set_up_city(service, riders=10)
+    stream = Stream(service.base_url, city.operator, trip_batches(city, STREAM_BATCHES, 50),
+                    pause_s=0.3)  # fmt: skip
+    stream.start().wait_for_answers(2, within_s=30)
+    break_redis()
+    answered_before = len(stream.answers)
+    time.sleep(OUTAGE_S)
+    answered_during = len(stream.answers) - answered_before
+    mend_redis()
+    assert _wait_for_health(service, "ok", within_s=10)
+    stream.join(timeout_s=60)
+    assert answered_during > 0, "no batch was answered while Redis was out"
+    assert stream.troubles == []
+    check_answers(stream)
+    check_books(service, city, stream)
+
+
+def test_trips_during_a_frozen_redis(postgres_service_with_redis):
+    service, redis_server = postgres_service_with_redis
+    _stream_through(service, redis_server.freeze, redis_server.thaw)
+
+
+def test_trips_during_a_stopped_redis(postgres_service_with_redis):
+    service, redis_server = postgres_service_with_redis
+    _stream_through(service, redis_server.stop, redis_server.start)
