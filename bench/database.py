@@ -1,21 +1,61 @@
-"""A fresh, migrated PostgreSQL database and the service's parts on it, for benchmarks that
-measure the database side in process."""
+"""The PostgreSQL and Redis servers the benchmarks run against (127.0.0.1 unless
+``TEST_POSTGRES_URL`` / ``TEST_REDIS_URL`` say otherwise), and a fresh, migrated PostgreSQL
+database with the service's parts on it, for benchmarks that measure the database side in
+process."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bench.report import BenchError
 from service.container import Services, build_services
 from service.persistence import migrate
 from service.settings import Settings
-from tests.servers import fresh_postgres_database, postgres_admin_url
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def postgres_admin_url() -> str:
+    """The PostgreSQL admin URL, checked; a ``BenchError`` saying why when it does not answer
+    (the test helpers skip instead, which would end a benchmark run without a word)."""
+    import pytest
+
+    from tests import servers
+
+    os.environ.setdefault("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    try:
+        return servers.postgres_admin_url()
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        raise BenchError(f"PostgreSQL is needed: {exc}") from None
+
+
+def redis_url() -> str:
+    """The Redis URL, checked, as for PostgreSQL."""
+    import pytest
+
+    from tests import servers
+
+    os.environ.setdefault("TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        return servers.shared_redis_url()
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        raise BenchError(f"Redis is needed: {exc}") from None
+
+
+def libpq(url: str) -> str:
+    """A SQLAlchemy URL as psycopg wants it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @contextmanager
 def migrated_postgres() -> Iterator[Services]:
     """Services on a new database (dropped afterwards), at the newest migration."""
+    from tests.servers import fresh_postgres_database
+
     with (
         tempfile.TemporaryDirectory() as workdir,
         fresh_postgres_database(postgres_admin_url()) as url,

@@ -13,13 +13,14 @@ The baseline is a plain STRtree per point: ``tree.query(Point(lng, lat), predica
 with the vectorised bulk query of that tree. ``ratio`` is value / baseline. The answers of the
 index and of the baseline are compared point by point; any difference is reported.
 
-    python -m bench.geo_lookup
+    python -m bench.geo_lookup [--zones 10000] [--single 20000] [--batch 100000]
 
 Prints a table and writes ``bench/results/geo_lookup.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -31,7 +32,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from bench.report import report
+from bench.report import bound, report
 from geo.coords import metres_per_degree
 from geo.index import ZoneIndex
 from geo.zones import DEFAULT_PRIORITY, Zone
@@ -129,37 +130,44 @@ def _row(
         "unit": unit,
         "baseline": baseline,
         "ratio": value / baseline if baseline else None,
-        "target": target,
+        "target": None if target is None else bound(">" if higher_is_better else "<=", target),
         "met": met,
     }
 
 
-def main() -> list[dict[str, object]]:
+def run(
+    *,
+    zones: int = N_ZONES,
+    single: int = N_SINGLE,
+    batch: int = N_BATCH,
+    rounds: int = BATCH_ROUNDS,
+) -> list[dict[str, object]]:
+    """The figures, after printing them and writing ``bench/results/geo_lookup.json``."""
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    zones = make_zones(rng, N_ZONES)
-    plain = shapely.from_wkb(shapely.to_wkb(np.array([z.geometry for z in zones], dtype=object)))
-    rank = {i: (z.priority, i) for i, z in enumerate(zones)}
+    made = make_zones(rng, zones)
+    plain = shapely.from_wkb(shapely.to_wkb(np.array([z.geometry for z in made], dtype=object)))
+    rank = {i: (z.priority, i) for i, z in enumerate(made)}
 
     start = time.perf_counter_ns()
     baseline_tree = shapely.STRtree(plain)
     tree_build_s = (time.perf_counter_ns() - start) / 1e9
     start = time.perf_counter_ns()
-    index = ZoneIndex(zones)
+    index = ZoneIndex(made)
     build_s = (time.perf_counter_ns() - start) / 1e9
 
     def baseline_at(lng: float, lat: float) -> np.ndarray:
         return baseline_tree.query(shapely.Point(lng, lat), predicate="intersects")
 
     # single points
-    lngs, lats = make_points(rng, N_SINGLE + N_WARMUP)
+    lngs, lats = make_points(rng, single + N_WARMUP)
     warm_lngs, warm_lats = lngs[:N_WARMUP].tolist(), lats[:N_WARMUP].tolist()
     lngs, lats = lngs[N_WARMUP:].tolist(), lats[N_WARMUP:].tolist()
     _per_call_ns(index.zones_at, warm_lngs, warm_lats)
     _per_call_ns(baseline_at, warm_lngs, warm_lats)
     index_ns: list[int] = []
     baseline_ns: list[int] = []
-    for block in range(0, N_SINGLE, 1_000):  # alternate, so drift hits both alike
+    for block in range(0, single, 1_000):  # alternate, so drift hits both alike
         part = slice(block, block + 1_000)
         index_ns += _per_call_ns(index.zones_at, lngs[part], lats[part])
         baseline_ns += _per_call_ns(baseline_at, lngs[part], lats[part])
@@ -167,36 +175,36 @@ def main() -> list[dict[str, object]]:
         index.zones_at(x, y) != sorted(baseline_at(x, y).tolist(), key=rank.__getitem__)
         for x, y in zip(lngs, lats, strict=True)
     )
-    hit_share = sum(bool(index.zones_at(x, y)) for x, y in zip(lngs, lats, strict=True)) / N_SINGLE
+    hit_share = sum(bool(index.zones_at(x, y)) for x, y in zip(lngs, lats, strict=True)) / single
     median_us = statistics.median(index_ns) / 1e3
     baseline_median_us = statistics.median(baseline_ns) / 1e3
     p99_us = float(np.percentile(index_ns, 99)) / 1e3
     baseline_p99_us = float(np.percentile(baseline_ns, 99)) / 1e3
 
     # batches
-    batch_lngs, batch_lats = make_points(rng, N_BATCH)
+    batch_lngs, batch_lats = make_points(rng, batch)
     index.zones_at_many(batch_lngs, batch_lats)
     batch_ns = []
-    for _ in range(BATCH_ROUNDS):
+    for _ in range(rounds):
         start = time.perf_counter_ns()
         points, found = index.zones_at_many(batch_lngs, batch_lats)
         batch_ns.append(time.perf_counter_ns() - start)
-    batch_pps = N_BATCH / (statistics.median(batch_ns) / 1e9)
+    batch_pps = batch / (statistics.median(batch_ns) / 1e9)
 
     loop_ns = sum(_per_call_ns(baseline_at, batch_lngs.tolist(), batch_lats.tolist()))
-    loop_pps = N_BATCH / (loop_ns / 1e9)
+    loop_pps = batch / (loop_ns / 1e9)
 
     def bulk() -> tuple[np.ndarray, np.ndarray]:
         return baseline_tree.query(shapely.points(batch_lngs, batch_lats), predicate="intersects")
 
     bulk()
     bulk_ns = []
-    for _ in range(BATCH_ROUNDS):
+    for _ in range(rounds):
         start = time.perf_counter_ns()
         bulk_points, bulk_zones = bulk()
         bulk_ns.append(time.perf_counter_ns() - start)
-    bulk_pps = N_BATCH / (statistics.median(bulk_ns) / 1e9)
-    priorities = np.array([zones[z].priority for z in bulk_zones.tolist()], dtype=np.int64)
+    bulk_pps = batch / (statistics.median(bulk_ns) / 1e9)
+    priorities = np.array([made[z].priority for z in bulk_zones.tolist()], dtype=np.int64)
     order = np.lexsort((bulk_zones, priorities, bulk_points))
     ours = set(zip(points.tolist(), found.tolist(), strict=True))
     theirs = set(zip(bulk_points.tolist(), bulk_zones.tolist(), strict=True))
@@ -227,12 +235,21 @@ def main() -> list[dict[str, object]]:
     elapsed = time.perf_counter() - started
 
     print(
-        f"geo lookup: {N_ZONES:,} zones, {N_SINGLE:,} single points ({hit_share:.0%} in a zone), "
-        f"batch of {N_BATCH:,}; python {platform.python_version()}, {os.cpu_count()} cpus"
+        f"geo lookup: {zones:,} zones, {single:,} single points ({hit_share:.0%} in a zone), "
+        f"batch of {batch:,}; python {platform.python_version()}, {os.cpu_count()} cpus"
     )
     report("geo_lookup", rows)
     print(f"(ratio = value / baseline; whole run {elapsed:.1f} s)")
     return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--zones", type=int, default=N_ZONES)
+    parser.add_argument("--single", type=int, default=N_SINGLE, help="single-point lookups")
+    parser.add_argument("--batch", type=int, default=N_BATCH, help="points in the batch")
+    parser.add_argument("--rounds", type=int, default=BATCH_ROUNDS, help="timed batch rounds")
+    run(**vars(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ process exits non-zero.
 
     python -m bench.ingest_http [--rounds 3] [--batches 10] [--concurrency 4]
                                 [--single-seconds 10] [--profile /tmp/ingest.raw]
+    # TEST_POSTGRES_URL, else PostgreSQL on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ import argparse
 import collections
 import concurrent.futures
 import contextlib
-import datetime as dt
+import dataclasses
 import http.client
-import os
 import select
 import shutil
 import signal
@@ -49,124 +49,21 @@ from pathlib import Path
 
 import orjson
 
-from bench.report import report
+from bench.database import libpq, postgres_admin_url
+from bench.http_load import gunicorn
+from bench.report import BenchError, report
+from bench.riders import POINTS_PER_TRIP, Trips, prepare
 from tests.servers import free_port, wait_for_port
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 BATCH = 1000
-POINTS_PER_TRIP = 230  # 98 g/km x 2.35 km = 230.3 g -> 230 points
 TARGET_TRIPS_PER_S = 10_000
 TARGET_FLOOR_RATIO = 0.5
 TARGET_P99_MS = 20.0
 BACKLOG_LIMIT_S = 20.0
-# Each rider's trips take distinct two-hour slots going back from an hour ago: 12 a day (2,760
-# points, under the 5,000 daily cap), never overlapping, all within the last 25 days.
-SLOT = dt.timedelta(hours=2)
-MAX_SLOTS = 25 * 12
-TRIP_MINUTES = 12
-STREET = (31.2400, 121.4800)  # tests.geo_fixtures: in the service area, in no other zone
-IN_CORRAL = (31.2304, 121.47375)  # tests.geo_fixtures: inside a parking corral
 ACCOUNT_COLUMNS = ("id", "kind", "created_at", "pending", "available", "held")
 
 
-# -- setting up ------------------------------------------------------------------------------
-
-
-def _admin_url() -> str:
-    """The PostgreSQL admin URL (``TEST_POSTGRES_URL``, else the local default), checked."""
-    import pytest
-
-    from tests.servers import postgres_admin_url
-
-    os.environ.setdefault("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
-    try:
-        return postgres_admin_url()
-    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
-        sys.exit(f"PostgreSQL is needed: {exc}")
-
-
-def _libpq(url: str) -> str:
-    """A SQLAlchemy URL as psycopg wants it."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _prepare(database_url: str, workdir: Path, riders: int) -> tuple[dict, str, list[str]]:
-    """Zones, an operator with a token, and ``riders`` riders with accounts and consents."""
-    from geo import documents
-    from service.auth.clients import create_client
-    from service.container import build_services
-    from service.geofence import store
-    from service.persistence import migrate
-    from service.settings import Settings
-    from service.usecases import consents
-    from tests.factories import open_rider
-    from tests.geo_fixtures import CITY_ZONES
-
-    env = {**os.environ, "DATABASE_URL": database_url, "GREENPOINTS_VAR_DIR": str(workdir),
-           "INGEST_REQUESTS_PER_MINUTE": "1000000"}  # fmt: skip
-    env.pop("REDIS_URL", None)
-    settings = Settings.from_env(env)
-    migrate.upgrade(settings.database_url)
-    svc = build_services(settings)
-    store.publish(svc.db, documents.parse_geojson_zones(CITY_ZONES), source="geojson")
-    operator = create_client(svc.db, kind="operator", name="bench")
-    token = svc.tokens.issue_access_token(
-        client_id=operator.client_id, kind="operator", scopes=("trips:write",)
-    )
-    tag = uuid.uuid4().hex[:6]
-    refs = [f"r{tag}-{i:05d}" for i in range(riders)]
-
-    def link(ref: str) -> None:
-        user_id, _ = open_rider(svc, f"u-{ref}")
-        consents.grant(svc.db, user_id, operator.client_id, rider_ref=ref, scenarios=["bike"])
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(link, refs))
-    svc.db.dispose()
-    return env, token, refs
-
-
-class Trips:
-    """Distinct plausible trips: the k-th goes to rider k mod R in that rider's slot k // R."""
-
-    def __init__(self, refs: list[str]) -> None:
-        self.refs = refs
-        self.base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
-        self.count = 0
-
-    def take(self, n: int, prefix: str) -> list[dict]:
-        trips = []
-        for _ in range(n):
-            k = self.count
-            self.count += 1
-            slot = k // len(self.refs)
-            if slot >= MAX_SLOTS:
-                raise SystemExit(f"too many trips for {len(self.refs)} riders; raise --riders")
-            ended = self.base - slot * SLOT
-            trips.append({
-                "trip_id": f"{prefix}-{k:07d}", "mode": "bike",
-                "rider_ref": self.refs[k % len(self.refs)], "vehicle_id": "B-220114",
-                "start_time": (ended - dt.timedelta(minutes=TRIP_MINUTES)).isoformat(),
-                "end_time": ended.isoformat(),
-                "start": {"lat": STREET[0], "lng": STREET[1]},
-                "end": {"lat": IN_CORRAL[0], "lng": IN_CORRAL[1]},
-                "distance_m": 2350,
-            })  # fmt: skip
-        return trips
-
-    def bodies(self, requests: int, per_request: int, prefix: str) -> list[bytes]:
-        return [orjson.dumps({"trips": self.take(per_request, prefix)}) for _ in range(requests)]
-
-
 # -- the server and the client ---------------------------------------------------------------
-
-
-def _serve(port: int, env: dict) -> subprocess.Popen:
-    command = [str(Path(sys.executable).parent / "greenpoints"), "serve",
-               "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-               "--no-access-log"]  # fmt: skip
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def _workers(master: int) -> list[int]:
@@ -427,7 +324,7 @@ def _export(service_url: str, prefix: str) -> dict[str, bytes]:
         ),
     }
     exported = {}
-    with psycopg.connect(_libpq(service_url)) as connection, connection.cursor() as cursor:
+    with psycopg.connect(libpq(service_url)) as connection, connection.cursor() as cursor:
         for table, query in queries.items():
             statement = sql.SQL("COPY ({}) TO STDOUT").format(query)
             chunks = []
@@ -467,7 +364,7 @@ def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], in
         "WHERE bucket = 'pending' AND account_id <> 'sys:issuance' GROUP BY account_id) s "
         "WHERE accounts.id = s.account_id"
     )
-    with psycopg.connect(_libpq(url)) as connection:
+    with psycopg.connect(libpq(url)) as connection:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         connection.commit()
@@ -510,7 +407,7 @@ def _floor(
         migrate.upgrade(template_url)
         accounts = f"COPY accounts ({', '.join(ACCOUNT_COLUMNS)}) FROM STDIN"
         with (
-            psycopg.connect(_libpq(template_url)) as connection,
+            psycopg.connect(libpq(template_url)) as connection,
             connection.cursor() as cursor,
             cursor.copy(accounts) as copy,
         ):
@@ -531,7 +428,7 @@ def _floor(
 def _database_totals(url: str) -> tuple[int, int, int]:
     import psycopg
 
-    with psycopg.connect(_libpq(url)) as connection, connection.cursor() as cursor:
+    with psycopg.connect(libpq(url)) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*), coalesce(sum(points), 0) FROM trips "
                        "WHERE status = 'credited'")  # fmt: skip
         count, points = cursor.fetchone()
@@ -540,19 +437,36 @@ def _database_totals(url: str) -> tuple[int, int, int]:
     return count, points, pending
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--batches", type=int, default=10, help="requests of 1000 trips a round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of batches")
-    parser.add_argument("--concurrency", type=int, default=4, help="client threads for batches")
-    parser.add_argument("--single-seconds", type=float, default=10)
-    parser.add_argument("--rate", type=float, default=200, help="single-trip requests a second")
-    parser.add_argument("--riders", type=int, default=2000)
-    parser.add_argument("--floor-rounds", type=int, default=3)
-    parser.add_argument("--profile", metavar="RAW", help="py-spy one worker during the batches")
-    args = parser.parse_args()
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How much to send, and how."""
 
-    admin_url = _admin_url()
+    batches: int = 10
+    rounds: int = 3
+    concurrency: int = 4
+    single_seconds: float = 10
+    rate: float = 200
+    riders: int = 2000
+    floor_rounds: int = 3
+    profile: str | None = None
+
+
+def run(
+    *,
+    batches: int = Options.batches,
+    rounds: int = Options.rounds,
+    concurrency: int = Options.concurrency,
+    single_seconds: float = Options.single_seconds,
+    rate: float = Options.rate,
+    riders: int = Options.riders,
+    floor_rounds: int = Options.floor_rounds,
+    profile: str | None = None,
+) -> list[dict]:
+    """The figures, after printing them and writing ``bench/results/ingest_http.json``; a
+    ``BenchError`` after that if any trip was not credited (the run does not count)."""
+    args = Options(batches, rounds, concurrency, single_seconds, rate, riders, floor_rounds,
+                   profile)  # fmt: skip
+    admin_url = postgres_admin_url()
     from tests.servers import fresh_postgres_database
 
     workdir = Path(tempfile.mkdtemp(prefix="gp-bench-"))
@@ -562,16 +476,17 @@ def main() -> None:
     try:
         with fresh_postgres_database(admin_url) as service_url:
             started = time.perf_counter()
-            env, token, refs = _prepare(service_url, workdir, args.riders)
+            prepared = prepare(service_url, workdir, args.riders)
+            env, token, refs = prepared.env, prepared.token, prepared.refs
             print(f"prepared {len(refs)} riders in {time.perf_counter() - started:.1f} s")
             trips = Trips(refs)
             warm_batches = trips.bodies(2 * args.concurrency, BATCH, "w")
             warm_singles = trips.bodies(200, 1, "ws")
-            rounds = [trips.bodies(args.batches, BATCH, "b") for _ in range(args.rounds)]
+            round_bodies = [trips.bodies(args.batches, BATCH, "b") for _ in range(args.rounds)]
             singles = trips.bodies(int(args.single_seconds * args.rate), 1, "s")
 
             port = free_port()
-            server = _serve(port, env)
+            server = gunicorn("greenpoints", port, 2, 4, env)
             wait_for_port(port, timeout_s=60)
             _until_healthy(port)
             warm = _send_all(port, token, warm_batches, args.concurrency)
@@ -583,7 +498,7 @@ def main() -> None:
                 profiler = _profiler(_workers(server.pid)[0], args.profile, 600)
                 time.sleep(1)  # py-spy attaches
             answers, round_rates = [], []
-            for batches in rounds:
+            for batches in round_bodies:
                 started = time.perf_counter()
                 answers += _send_all(port, token, batches, args.concurrency)
                 round_rates.append(args.batches * BATCH / (time.perf_counter() - started))
@@ -672,7 +587,32 @@ def main() -> None:
     ]  # fmt: skip
     report("ingest_http", rows_out)
     if not valid:
-        sys.exit(1)
+        raise BenchError("some trips were not credited: the run does not count")
+    return rows_out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--batches", type=int, default=Options.batches, help="requests of 1000 trips a round"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=Options.rounds, help="timed rounds of batches"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=Options.concurrency, help="client threads for batches"
+    )
+    parser.add_argument("--single-seconds", type=float, default=Options.single_seconds)
+    parser.add_argument(
+        "--rate", type=float, default=Options.rate, help="single-trip requests a second"
+    )
+    parser.add_argument("--riders", type=int, default=Options.riders)
+    parser.add_argument("--floor-rounds", type=int, default=Options.floor_rounds)
+    parser.add_argument("--profile", metavar="RAW", help="py-spy one worker during the batches")
+    try:
+        run(**vars(parser.parse_args()))
+    except BenchError as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":

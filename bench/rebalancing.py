@@ -20,13 +20,14 @@ the candidate arcs usually carry everything without a fallback. At this size ``p
 solves the full graph (every surplus unit to every deficit unit), so its plan is the optimum.
 ``ratio`` is value / baseline.
 
-    python -m bench.rebalancing
+    python -m bench.rebalancing [--cells 2000] [--vehicles 10000] [--rounds 3]
 
 Prints a table and writes ``bench/results/rebalancing.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -36,7 +37,7 @@ from collections.abc import Callable, Sequence
 import h3
 import numpy as np
 
-from bench.report import report
+from bench.report import bound, report
 from geo.rebalancing import Move, UnitState, balance_of, greedy_moves, plan_moves
 
 SEED = 20_240_611
@@ -64,17 +65,19 @@ def make_cells(count: int) -> list[str]:
     return sorted(disk, key=lambda c: (h3.grid_distance(centre, c), c))[:count]
 
 
-def make_states(rng: np.random.Generator, cells: list[str]) -> list[UnitState]:
+def make_states(
+    rng: np.random.Generator, cells: list[str], vehicles: int = N_VEHICLES
+) -> list[UnitState]:
     """Seeded supply, inbound, turnover and demand per cell, about balanced over the fleet."""
     n = len(cells)
     weights = rng.lognormal(0.0, 0.6, n)
-    supply = rng.multinomial(N_VEHICLES, weights / weights.sum())
+    supply = rng.multinomial(vehicles, weights / weights.sum())
     inbound = rng.poisson(0.3, n)
     turnover = rng.uniform(2.0, 8.0, n)
     trips = np.maximum(1.0, turnover * WINDOW_HOURS / 24)
     pull = rng.lognormal(0.0, 0.6, n)
-    vehicles = supply.sum() + inbound.sum()
-    demand = pull / pull.sum() * (vehicles - n / 2) / 1.2 * trips  # ceil adds ~1/2 per cell
+    fleet = supply.sum() + inbound.sum()
+    demand = pull / pull.sum() * (fleet - n / 2) / 1.2 * trips  # ceil adds ~1/2 per cell
     states = []
     for i, cell in enumerate(cells):
         lat, lng = h3.cell_to_latlng(cell)
@@ -137,7 +140,7 @@ def _row(
         "unit": unit,
         "baseline": baseline,
         "ratio": value / baseline if baseline else None,
-        "target": target,
+        "target": None if target is None else bound("<=", target),
         "met": None if target is None else value <= target,
     }
 
@@ -164,18 +167,21 @@ def variant_rows(name: str, units: Units) -> list[dict[str, object]]:
     ]
 
 
-def main() -> list[dict[str, object]]:
+def run(
+    *, cells: int = N_CELLS, vehicles: int = N_VEHICLES, rounds: int = ROUNDS
+) -> list[dict[str, object]]:
+    """The figures, after printing them and writing ``bench/results/rebalancing.json``."""
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    states = make_states(rng, make_cells(N_CELLS))
+    states = make_states(rng, make_cells(cells), vehicles)
     units = [(s.unit, s.lng, s.lat, balance_of(s, WINDOW_HOURS)) for s in states]
     balances = np.array([u[3] for u in units])
     surplus, deficit = totals(units)
 
     plan_moves(units, TRUCK_CAPACITY, NEIGHBOURS)  # warm-up
     greedy_moves(units, TRUCK_CAPACITY, NEIGHBOURS)
-    plan_s, plan = timed(plan_moves, units, ROUNDS)
-    greedy_s, greedy = timed(greedy_moves, units, ROUNDS)
+    plan_s, plan = timed(plan_moves, units, rounds)
+    greedy_s, greedy = timed(greedy_moves, units, rounds)
     optimal_vm, greedy_vm = vehicle_metres(plan), vehicle_metres(greedy)
 
     equal = trim(rng, units, 1 if surplus > deficit else -1, abs(surplus - deficit))
@@ -202,7 +208,7 @@ def main() -> list[dict[str, object]]:
     elapsed = time.perf_counter() - started
 
     print(
-        f"rebalancing: {N_VEHICLES:,} vehicles in {N_CELLS:,} res-{RESOLUTION} cells, "
+        f"rebalancing: {vehicles:,} vehicles in {cells:,} res-{RESOLUTION} cells, "
         f"{(balances > 0).sum()} in surplus ({surplus:,} vehicles), {(balances < 0).sum()} in "
         f"deficit ({deficit:,}), {(balances == 0).sum()} balanced; trucks of {TRUCK_CAPACITY}, "
         f"{NEIGHBOURS} neighbours, {len(plan):,} moves (greedy {len(greedy):,}); "
@@ -215,6 +221,14 @@ def main() -> list[dict[str, object]]:
         f"{elapsed:.1f} s)"
     )
     return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cells", type=int, default=N_CELLS)
+    parser.add_argument("--vehicles", type=int, default=N_VEHICLES)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed runs of each planner")
+    run(**vars(parser.parse_args()))
 
 
 if __name__ == "__main__":

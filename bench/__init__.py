@@ -1,0 +1,1 @@
+"""Benchmarks with in-run baselines; ``python -m bench`` runs them all (see README)."""
