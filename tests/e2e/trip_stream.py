@@ -96,6 +96,7 @@ class Stream:
         self.answers: list[dict] = []
         self.troubles: list[tuple[str, int | str]] = []  # (base_url, status or exception name)
         self.error: BaseException | None = None
+        self.in_flight = threading.Event()  # set while a request is on its way or being answered
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> Stream:
@@ -123,6 +124,7 @@ class Stream:
     def _post(self, batch: list[dict]) -> dict:
         for _ in range(self.retries):
             base_url = self.base_url
+            self.in_flight.set()
             try:
                 answer = requests.post(base_url + "/v1/trips", headers=self.headers,
                                        json={"trips": batch}, timeout=TIMEOUT)  # fmt: skip
@@ -133,6 +135,8 @@ class Stream:
                     return answer.json()
                 self.troubles.append((base_url, answer.status_code))
                 assert answer.status_code >= 500, answer.text
+            finally:
+                self.in_flight.clear()
             time.sleep(RETRY_PAUSE_S)
         raise AssertionError(f"a batch was not answered in {self.retries} tries: "
                              f"{self.troubles[-3:]}")  # fmt: skip
