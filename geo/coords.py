@@ -8,6 +8,7 @@ all the parking and plausibility rules need.
 from __future__ import annotations
 
 import math
+import re
 
 import h3
 import numpy as np
@@ -16,6 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180
+_CELL = re.compile(r"[0-9a-f]{15}")
 
 
 def lnglat_to_cell(lng: float, lat: float, resolution: int) -> str:
@@ -26,6 +28,17 @@ def lnglat_to_cell(lng: float, lat: float, resolution: int) -> str:
 def cell_at_resolution(cell: str, resolution: int) -> str:
     """The cell itself, or its parent at ``resolution`` when the cell is finer."""
     return cell if h3.get_resolution(cell) <= resolution else h3.cell_to_parent(cell, resolution)
+
+
+def is_cell_at(cell: str, resolution: int) -> bool:
+    """Whether ``cell`` is a valid H3 cell of that resolution, spelt as H3 spells it (15
+    lowercase hex digits; h3 itself also reads ``0x...``, ``_`` and spaces). Any string may be
+    asked."""
+    return (
+        _CELL.fullmatch(cell) is not None
+        and h3.is_valid_cell(cell)
+        and h3.get_resolution(cell) == resolution
+    )
 
 
 def cell_to_lnglat(cell: str) -> tuple[float, float]:

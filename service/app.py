@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -37,7 +38,8 @@ from service.api.problems import (
 )
 from service.api.schemas import ProblemSchema
 from service.container import Services, build_services
-from service.ingest.contract import openapi_components
+from service.fleet.contract import openapi_components as vehicle_components
+from service.ingest.contract import openapi_components as trip_components
 from service.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -52,10 +54,14 @@ class ProblemApi(Api):
         return from_http_exception(error)
 
     def _register_responses(self) -> None:
-        super()._register_responses()
-        response = {"description": "Problem details (RFC 9457)", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+        """The error responses views refer to by status name (``UNPROCESSABLE_ENTITY``...) and
+        ``DEFAULT_ERROR``, all as problem+json: that is what the handlers answer (flask-smorest
+        would document them as ``application/json``)."""
+        errors = [(s.name, s.phrase) for s in HTTPStatus if s >= 400]
+        for name, description in [*errors, ("DEFAULT_ERROR", "Problem details (RFC 9457)")]:
+            response = {"description": description, "schema": self.ERROR_SCHEMA}
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(name, response, lazy=True)
 
 
 def _spec_options() -> dict[str, Any]:
@@ -125,7 +131,8 @@ def create_app(
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(planner_page.blp)
-    for name, schema in openapi_components().items():
+    # The structs trips and vehicles are decoded with; both use MdsPoint.
+    for name, schema in {**trip_components(), **vehicle_components()}.items():
         api.spec.components.schema(name, component=schema)
     register_problem_handlers(app)
     logging.getLogger("service").setLevel(logging.INFO)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import socket
 from typing import Any
 
+import gunicorn.util
 from gunicorn.app.base import BaseApplication
+
+from service.api.problems import PROBLEM_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
@@ -50,9 +55,24 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
+def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
+    """gunicorn's own answer to a request it refuses before the app sees it (a request line or
+    headers over its limits, a malformed request) as problem+json, like every other error,
+    rather than gunicorn's HTML page. It stands in for ``gunicorn.util.write_error``."""
+    body = json.dumps(
+        {"type": "about:blank", "title": reason, "status": status, "detail": message or reason}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 def serve(
     *, bind: str, workers: int, threads: int, timeout_s: int, access_log: bool = True
 ) -> None:
+    gunicorn.util.write_error = write_problem  # the workers fork from here and keep it
     GunicornServer(
         {
             "bind": bind,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.usecases import crediting, ledger_ops
 
@@ -57,6 +58,7 @@ def ledger_totals() -> dict[str, Any]:
 @requires_scope("admin")
 @blp.arguments(ReversalRequestSchema)
 @blp.response(200, ReversalSchema)
+@may_answer(404)
 def reverse(body: dict[str, Any], trip_uid: str) -> dict[str, Any]:
     """Reverse a trip's credit for fraud with a compensating entry (repeat-safe)."""
     svc = services()

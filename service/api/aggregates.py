@@ -11,9 +11,9 @@ from typing import Any
 import marshmallow as ma
 import orjson
 from flask import Response
-from flask_smorest import Blueprint
 
 from geo.coords import cell_boundary_lnglat
+from service.api.blueprint import Blueprint
 from service.api.context import services
 from service.api.guard import requires_scope
 from service.errors import InvalidInput
@@ -21,7 +21,8 @@ from service.planner import queries
 
 blp = Blueprint("aggregates", __name__, url_prefix="/v1/aggregates", description="Planners")
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# A month of 1970 to 2999: month arithmetic near year 1 or 9999 would leave datetime's range.
+MONTH = re.compile(r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 24
 METRICS = ("trips", "co2_g", "distance_m", "riders", "ends", "parking_compliance")
 MODES = ("bike", "ebike", "metro", "bus")

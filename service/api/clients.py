@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.auth import clients
 from service.persistence.models import CLIENT_KINDS
@@ -70,6 +71,7 @@ def list_all() -> dict[str, Any]:
 @blp.route("/<string:client_id>", methods=["DELETE"])
 @requires_scope("admin")
 @blp.response(200, ClientSchema)
+@may_answer(404)
 def revoke(client_id: str) -> clients.ClientView:
     """Revoke a client: its secret stops working; issued tokens lapse within their lifetime."""
     return clients.revoke_client(services().db, client_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.usecases import disputes
 
@@ -57,6 +58,7 @@ class ResolutionSchema(ma.Schema):
 @requires_scope("account")
 @blp.arguments(DisputeRequestSchema)
 @blp.response(201, DisputeSchema)
+@may_answer(404, 409)
 def file_dispute(body: dict[str, Any]) -> dict[str, Any]:
     """Claim points missing for one of my trips."""
     return disputes.file(services().db, caller().subject, **body)
@@ -65,6 +67,7 @@ def file_dispute(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/me/disputes", methods=["GET"])
 @requires_scope("account")
 @blp.response(200, DisputeListSchema)
+@may_answer(404)
 def my_disputes() -> dict[str, Any]:
     """My claims, newest first."""
     return {"disputes": disputes.mine(services().db, caller().subject)}
@@ -83,6 +86,7 @@ def list_disputes(query: dict[str, Any]) -> dict[str, Any]:
 @requires_scope("trips:write", "admin")
 @blp.arguments(ResolutionSchema)
 @blp.response(200, DisputeSchema)
+@may_answer(404, 409)
 def resolve_dispute(body: dict[str, Any], dispute_id: str) -> dict[str, Any]:
     """Credit or reject an open claim; a credit goes through the ledger like any other."""
     svc = services()

@@ -9,11 +9,13 @@ from typing import Any
 import marshmallow as ma
 import shapely
 from flask import request
-from flask_smorest import Blueprint
 
 from geo import documents
 from geo.zones import GeoDocumentError, GlobalRules, Zone
+from service.api import text
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.errors import InvalidInput, NotFound
 from service.geofence import licence, store
@@ -54,6 +56,8 @@ def _document() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", errors={"body": ["not an object"]})
+    if text.body_may_hold_nul(request):
+        text.refuse_nul(body.items())
     return body
 
 
@@ -88,6 +92,7 @@ def _publish(
 @requires_scope("admin")
 @blp.doc(requestBody=_JSON_BODY)
 @blp.response(201, PublishedSchema)
+@may_answer(413, 422)
 def publish_geojson() -> dict[str, Any]:
     """Publish zones from a GeoJSON Feature or FeatureCollection (``zone_type`` and rules in
     the properties). A zone_id that exists gets a new version that replaces the old one."""
@@ -98,6 +103,7 @@ def publish_geojson() -> dict[str, Any]:
 @requires_scope("admin")
 @blp.doc(requestBody=_JSON_BODY)
 @blp.response(201, PublishedSchema)
+@may_answer(413, 422)
 def import_gbfs() -> dict[str, Any]:
     """Publish a GBFS ``geofencing_zones.json`` (v2.1 to v3.0), global rules included."""
     return _publish(documents.parse_gbfs_geofencing, "gbfs", with_global_rules=True)
@@ -107,6 +113,7 @@ def import_gbfs() -> dict[str, Any]:
 @requires_scope("admin")
 @blp.doc(requestBody=_JSON_BODY)
 @blp.response(201, PublishedSchema)
+@may_answer(413, 422)
 def import_mds() -> dict[str, Any]:
     """Publish MDS 2.0 geographies."""
     return _publish(documents.parse_mds_geography, "mds")
@@ -138,6 +145,7 @@ def as_gbfs(query: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/fences/<string:zone_id>", methods=["DELETE"])
 @requires_scope("admin")
 @blp.response(204)
+@may_answer(404)
 def withdraw(zone_id: str) -> None:
     """Withdraw a zone (a final version marked withdrawn; the history stays)."""
     svc = services()
@@ -149,6 +157,7 @@ def withdraw(zone_id: str) -> None:
 @requires_scope("admin")
 @blp.arguments(LicenceRequestSchema)
 @blp.response(200, LicenceSchema)
+@may_answer(404)
 def set_licence(body: dict[str, Any], operator_id: str) -> dict[str, Any]:
     """Set an operator's licence area: H3 ``cells``, or a GeoJSON ``polygon`` filled with the
     cells whose centres lie inside it, at ``resolution``."""
@@ -169,6 +178,7 @@ def set_licence(body: dict[str, Any], operator_id: str) -> dict[str, Any]:
 @blp.route("/operators/<string:operator_id>/licence", methods=["GET"])
 @requires_scope("admin", "trips:write")
 @blp.response(200, LicenceSchema)
+@may_answer(404)
 def get_licence(operator_id: str) -> dict[str, Any]:
     """An operator's licence area (operators may read their own)."""
     who = caller()

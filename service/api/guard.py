@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from service.api.context import services
-from service.api.docs import document
-from service.errors import Forbidden, Unauthenticated
+from service.api.docs import document, may_answer
+from service.api.text import NUL
+from service.errors import Forbidden, NotFound, Unauthenticated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +33,7 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
             principal = services().tokens.verify(bearer_token())
             if scopes and principal.scopes.isdisjoint(scopes):
                 raise Forbidden(f"this operation needs the scope {' or '.join(scopes)}")
+            _refuse_nul_in_path(kwargs)
             g.principal = principal
             return view(*args, **kwargs)
 
@@ -41,6 +43,14 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
             security.append({"bearerAuth": []})
         if not scopes or client_scopes:
             security.append({"oauth2": client_scopes})
-        return document(security=security)(guarded)  # type: ignore[return-value]
+        documented = document(security=security)(guarded)
+        return may_answer(*((401, 403) if scopes else (401,)))(documented)  # type: ignore[return-value]
 
     return decorate
+
+
+def _refuse_nul_in_path(path_args: dict[str, Any]) -> None:
+    """No object's id holds NUL (``service.api.text``): such a path names nothing."""
+    for name, value in path_args.items():
+        if isinstance(value, str) and NUL in value:
+            raise NotFound(f"no object has this {name}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import services
 
 blp = Blueprint("health", __name__, description="Service health")

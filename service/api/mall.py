@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.errors import InvalidInput
 from service.persistence.mall_models import ITEM_KINDS
@@ -16,6 +17,10 @@ from service.usecases import mall
 blp = Blueprint("mall", __name__, url_prefix="/v1", description="Points mall and donations")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A billion points (a thousand tonnes of CO2) per item, and as many in stock: far beyond any
+# real item, and a quantity of 100 of them still fits the ledger's integers.
+COST_RANGE = ma.validate.Range(min=1, max=1_000_000_000)
+STOCK_RANGE = ma.validate.Range(min=0, max=1_000_000_000)
 
 
 class ItemSchema(ma.Schema):
@@ -37,14 +42,14 @@ class ItemCreateSchema(ma.Schema):
     )
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(ITEM_KINDS))
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    cost_points = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
-    stock = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=0))
+    cost_points = ma.fields.Integer(required=True, validate=COST_RANGE)
+    stock = ma.fields.Integer(load_default=None, validate=STOCK_RANGE)
 
 
 class ItemChangeSchema(ma.Schema):
     title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
-    cost_points = ma.fields.Integer(validate=ma.validate.Range(min=1))
-    stock = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0))
+    cost_points = ma.fields.Integer(validate=COST_RANGE)
+    stock = ma.fields.Integer(allow_none=True, validate=STOCK_RANGE)
     active = ma.fields.Boolean()
 
 
@@ -91,6 +96,7 @@ def catalog() -> dict[str, Any]:
 @requires_scope("admin")
 @blp.arguments(ItemCreateSchema)
 @blp.response(201, ItemSchema)
+@may_answer(409)
 def add_item(body: dict[str, Any]) -> dict[str, Any]:
     """Add a catalog item or donation project."""
     return mall.add_item(services().db, mall.NewItem(**body))
@@ -100,6 +106,7 @@ def add_item(body: dict[str, Any]) -> dict[str, Any]:
 @requires_scope("admin")
 @blp.arguments(ItemChangeSchema)
 @blp.response(200, ItemSchema)
+@may_answer(404)
 def change_item(body: dict[str, Any], item_id: str) -> dict[str, Any]:
     """Restock, reprice, retitle or withdraw an item."""
     return mall.change_item(services().db, item_id, body)
@@ -111,6 +118,7 @@ def change_item(body: dict[str, Any], item_id: str) -> dict[str, Any]:
 @blp.arguments(RedemptionRequestSchema)
 @blp.response(201, RedemptionSchema)
 @blp.alt_response(200, schema=RedemptionSchema, description="a replay of an earlier request")
+@may_answer(404, 409)
 def redeem(headers: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Redeem points for an item or donate them; needs an ``Idempotency-Key`` header."""
     key = headers["key"].strip()
@@ -132,6 +140,7 @@ def redeem(headers: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any
 @blp.route("/me/redemptions", methods=["GET"])
 @requires_scope("account")
 @blp.response(200, RedemptionListSchema)
+@may_answer(404)
 def my_redemptions() -> dict[str, Any]:
     """My redemptions and donations, newest first."""
     return {"redemptions": mall.my_redemptions(services().db, caller().subject)}
@@ -140,6 +149,7 @@ def my_redemptions() -> dict[str, Any]:
 @blp.route("/me/redemptions/<string:redemption_id>", methods=["GET"])
 @requires_scope("account")
 @blp.response(200, RedemptionSchema)
+@may_answer(404)
 def my_redemption(redemption_id: str) -> dict[str, Any]:
     """One of my redemptions."""
     return mall.my_redemption(services().db, caller().subject, redemption_id)

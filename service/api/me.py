@@ -10,9 +10,10 @@ import datetime as dt
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.persistence.rider_models import MODES
 from service.usecases import accounts, consents
@@ -133,6 +134,7 @@ def open_account() -> tuple[dict[str, Any], int]:
 @blp.route("/account", methods=["GET"])
 @requires_scope("account")
 @blp.response(200, AccountSchema)
+@may_answer(404)
 def account() -> dict[str, Any]:
     """My balances (available, pending, held), CO2 totals by mode, co-pollutants, trees."""
     svc = services()
@@ -143,6 +145,7 @@ def account() -> dict[str, Any]:
 @requires_scope("account")
 @blp.arguments(EntriesQuerySchema, location="query")
 @blp.response(200, EntriesPageSchema)
+@may_answer(404)
 def entries(query: dict[str, Any]) -> dict[str, Any]:
     """My ledger entries, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
     page, next_cursor = accounts.entries_page(
@@ -154,6 +157,7 @@ def entries(query: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/trips/<string:trip_uid>", methods=["GET"])
 @requires_scope("account")
 @blp.response(200, TripSchema)
+@may_answer(404)
 def trip(trip_uid: str) -> dict[str, Any]:
     """One of my trips with its carbon receipt, parking verdict and ledger transactions."""
     return accounts.my_trip(services().db, _me(), trip_uid)
@@ -163,6 +167,7 @@ def trip(trip_uid: str) -> dict[str, Any]:
 @requires_scope("account")
 @blp.arguments(ConsentRequestSchema)
 @blp.response(200, ConsentSchema)
+@may_answer(404, 409)
 def grant_consent(body: dict[str, Any], operator_id: str) -> dict[str, Any]:
     """Authorise an operator to credit my trips in these scenarios (replaces the old set).
     Trips the operator sent in the last ``CONSENT_GRACE_DAYS`` that were rejected only for want
@@ -179,6 +184,7 @@ def grant_consent(body: dict[str, Any], operator_id: str) -> dict[str, Any]:
 @blp.route("/consents", methods=["GET"])
 @requires_scope("account")
 @blp.response(200, ConsentListSchema)
+@may_answer(404)
 def list_consents() -> dict[str, Any]:
     """The operators I have authorised, and for which scenarios."""
     return {"consents": consents.list_mine(services().db, _me())}
@@ -187,6 +193,7 @@ def list_consents() -> dict[str, Any]:
 @blp.route("/consents/<string:operator_id>", methods=["DELETE"])
 @requires_scope("account")
 @blp.response(204)
+@may_answer(404)
 def revoke_consent(operator_id: str) -> None:
     """Withdraw an operator's authorisation."""
     consents.revoke(services().db, _me(), operator_id)
@@ -195,6 +202,7 @@ def revoke_consent(operator_id: str) -> None:
 @blp.route("/export", methods=["GET"])
 @requires_scope("account")
 @blp.response(200)
+@may_answer(404)
 def export() -> dict[str, Any]:
     """Everything held about me: account, consents, trips with locations, entries, claims."""
     svc = services()
@@ -204,6 +212,7 @@ def export() -> dict[str, Any]:
 @blp.route("", methods=["DELETE"])
 @requires_scope("account")
 @blp.response(204)
+@may_answer(404)
 def erase() -> None:
     """Erase me: personal data and locations go; the ledger keeps a pseudonymous account."""
     accounts.erase(services().db, _me())

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from methodologies.model import Methodology
 from methodologies.model import decimal_text as _text
+from service.api.blueprint import Blueprint
 from service.api.context import services
+from service.api.docs import may_answer
 from service.errors import NotFound
 
 blp = Blueprint(
@@ -101,6 +102,7 @@ def list_all() -> dict[str, Any]:
 
 @blp.route("/<string:methodology_id>", methods=["GET"])
 @blp.response(200, MethodologyListSchema)
+@may_answer(404)
 def versions(methodology_id: str) -> dict[str, Any]:
     """Every version of one methodology, oldest first."""
     listing = _listing(methodology_id)

@@ -8,9 +8,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask import request
-from flask_smorest import Blueprint
 
+from service.api import text
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.auth.clients import grant_client_token
 from service.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
@@ -53,7 +55,7 @@ def _basic_credentials() -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidClient("the Basic credentials are malformed") from exc
     client_id, sep, secret = decoded.partition(":")
-    if not sep:
+    if not sep or text.NUL in decoded:
         raise InvalidClient("the Basic credentials are malformed")
     return client_id, secret
 
@@ -68,6 +70,8 @@ def _token_request() -> dict[str, Any]:
             )
     else:
         raw = request.form.to_dict()
+    if text.body_may_hold_nul(request):
+        text.refuse_nul(raw.items(), error=InvalidRequest)
     try:
         return TokenRequestSchema().load(raw)
     except ma.ValidationError as exc:
@@ -86,6 +90,7 @@ _TOKEN_REQUEST_DOC = {
 @blp.route("/oauth/token", methods=["POST"])
 @blp.doc(requestBody=_TOKEN_REQUEST_DOC)
 @blp.response(200, TokenResponseSchema)
+@may_answer(400, 401, 413, 429)
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Exchange client credentials for a short-lived bearer token."""
     form = _token_request()

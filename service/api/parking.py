@@ -8,10 +8,10 @@ from urllib.parse import parse_qsl
 import marshmallow as ma
 import orjson
 from flask import Response, request
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
-from service.api.docs import document
+from service.api.docs import document, may_answer
 from service.api.guard import requires_scope
 from service.api.problems import flatten_messages
 from service.api.schemas import load_flat
@@ -70,6 +70,7 @@ _QUERY = ParkingQuerySchema()
         }
     },
 )
+@may_answer(422)
 def check() -> Response:
     """May this operator's vehicle be parked here now? Which zone decided, why, and where the
     nearest allowed parking is. Within ``accuracy_m`` of a boundary the rider gets the benefit

@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.errors import InvalidInput
 from service.fleet.positions import position_store
@@ -47,8 +48,9 @@ class RecommendationsSchema(ma.Schema):
 
 class IncentiveQuerySchema(ma.Schema):
     operator_id = ma.fields.String(
-        load_default=None, metadata={"description": "riders: whose fleet (operators: their own)"}
-    )
+        load_default=None, validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "riders: whose fleet (operators: their own)"},
+    )  # fmt: skip
 
 
 class UnitBonusSchema(ma.Schema):
@@ -102,8 +104,11 @@ class MoveListSchema(ma.Schema):
 def start_moves(body: dict[str, Any]) -> dict[str, Any]:
     """Trucks left with these moves: their vehicles count as inbound at the destination until
     the move is done or expires, so the next recommendations do not send them twice."""
-    started = rebalancing.start_moves(services().db, caller().subject, body["moves"],
-                                      dt.datetime.now(dt.UTC))  # fmt: skip
+    svc = services()
+    operator_id = caller().subject
+    rules = rebalancing.RebalancingRules.from_settings(svc.settings)
+    started = rebalancing.start_moves(svc.db, rules.units(operator_id, svc.zones), operator_id,
+                                      body["moves"], dt.datetime.now(dt.UTC))  # fmt: skip
     return {"moves": started}
 
 
@@ -119,6 +124,7 @@ def moves_under_way() -> dict[str, Any]:
 @blp.route("/moves/<string:move_id>/done", methods=["POST"])
 @requires_scope("vehicles:write")
 @blp.response(200, MoveStateSchema)
+@may_answer(404)
 def finish_move(move_id: str) -> dict[str, Any]:
     """The truck arrived: the move no longer counts as inbound (repeat-safe)."""
     return rebalancing.finish_move(services().db, caller().subject, move_id,
@@ -145,6 +151,7 @@ def recommendations(query: dict[str, Any]) -> dict[str, Any]:
 @requires_scope("fleet:read", "account")
 @blp.arguments(IncentiveQuerySchema, location="query")
 @blp.response(200, IncentiveMapSchema)
+@may_answer(404)
 def incentive_map(query: dict[str, Any]) -> dict[str, Any]:
     """The bonus points of this 15-minute slot: a trip that starts in a unit with pick-up
     points and ends in one with drop-off points earns both, fixed at its start."""
@@ -155,6 +162,8 @@ def incentive_map(query: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             "riders say whose fleet: operator_id", errors={"operator_id": ["required"]}
         )
+    if "account" in principal.scopes:
+        rebalancing.require_operator(svc.db, operator_id)
     rules = rebalancing.RebalancingRules.from_settings(svc.settings)
     found = rebalancing.current_map(
         svc.db, position_store(svc.db, svc.store), rules, rules.units(operator_id, svc.zones),

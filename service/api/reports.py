@@ -6,9 +6,9 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, stream_with_context
-from flask_smorest import Blueprint
 
 from service.api.aggregates import MONTH
+from service.api.blueprint import Blueprint
 from service.api.context import services
 from service.api.guard import requires_scope
 from service.usecases import reports

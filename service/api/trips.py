@@ -10,10 +10,10 @@ import marshmallow as ma
 import msgspec
 import orjson
 from flask import Response, request
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
-from service.api.docs import document
+from service.api.docs import document, may_answer, problem_response
 from service.api.guard import requires_scope
 from service.errors import InvalidInput, PayloadTooLarge, RateLimited
 from service.ingest import replay
@@ -107,8 +107,10 @@ def _batch_doc(component: str) -> dict[str, Any]:
         "responses": {
             "200": {"description": "OK",
                     "content": {"application/json": {"schema": BatchAnswerSchema}}},
-            "413": {"description": "more than 1000 trips, or a body over the size limit"},
-            "429": {"description": "over the operator's request rate; see Retry-After"},
+            "413": problem_response("more than 1000 trips, or a body over the size limit"),
+            "422": problem_response("the body is not {\"trips\": [...]}, or the "
+                                    f"{replay.HEADER} was used before with another body"),
+            "429": problem_response("over the operator's request rate; see Retry-After"),
         },
     }  # fmt: skip
 
@@ -186,6 +188,7 @@ def _json(body: bytes, status: int, *, replayed: bool = False) -> Response:
 @blp.route("/trips/<string:trip_id>", methods=["GET"])
 @requires_scope("trips:write")
 @blp.response(200, TripViewSchema)
+@may_answer(404)
 def get_trip(trip_id: str) -> dict[str, Any]:
     """One of my trips by my own trip_id: status, reasons, receipt and parking verdict."""
     return operator_trips.get(services().db, caller().subject, trip_id)

@@ -8,9 +8,10 @@ from typing import Any
 import marshmallow as ma
 import msgspec
 from flask import request
-from flask_smorest import Blueprint
 
+from service.api.blueprint import Blueprint
 from service.api.context import caller, services
+from service.api.docs import may_answer
 from service.api.guard import requires_scope
 from service.errors import InvalidInput, PayloadTooLarge
 from service.fleet.contract import MAX_VEHICLES, decode_envelope, decode_vehicles
@@ -19,18 +20,36 @@ from service.usecases import fleet, rebalancing
 
 blp = Blueprint("vehicles", __name__, url_prefix="/v1", description="Fleet status")
 
+
+def _items(component: str) -> dict[str, Any]:
+    return {"type": "array", "maxItems": MAX_VEHICLES,
+            "items": {"$ref": f"#/components/schemas/{component}"}}  # fmt: skip
+
+
 _GBFS_BODY = {
     "required": True,
     "description": "a GBFS vehicle_status.json (v3.0 data.vehicles) or free_bike_status.json "
     "(v2.x data.bikes)",
-    "content": {"application/json": {"schema": {"type": "object"}}},
-}
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": {
+            "type": "object",
+            "properties": {"vehicles": _items("GbfsVehicle"), "bikes": _items("GbfsVehicle")},
+            "anyOf": [{"required": ["vehicles"]}, {"required": ["bikes"]}],
+        }},
+    }}},
+}  # fmt: skip
 _MDS_BODY = {
     "required": True,
     "description": 'MDS 2.0 vehicle status: {"vehicles_status": [{device_id, last_event, '
     "last_telemetry}]}",
-    "content": {"application/json": {"schema": {"type": "object"}}},
-}
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["vehicles_status"],
+        "properties": {"vehicles_status": _items("MdsVehicleStatus")},
+    }}},
+}  # fmt: skip
 
 
 class VehicleFailureSchema(ma.Schema):
@@ -54,6 +73,7 @@ class SnapshotAnswerSchema(ma.Schema):
 @requires_scope("vehicles:write")
 @blp.doc(requestBody=_GBFS_BODY)
 @blp.response(200, SnapshotAnswerSchema)
+@may_answer(413, 422)
 def gbfs_status() -> dict[str, Any]:
     """A snapshot of my fleet in GBFS ``vehicle_status`` terms; unreadable vehicles are listed,
     the rest are kept."""
@@ -64,6 +84,7 @@ def gbfs_status() -> dict[str, Any]:
 @requires_scope("vehicles:write")
 @blp.doc(requestBody=_MDS_BODY)
 @blp.response(200, SnapshotAnswerSchema)
+@may_answer(413, 422)
 def mds_status() -> dict[str, Any]:
     """A snapshot of my fleet as MDS 2.0 vehicle status (last event and telemetry)."""
     return _snapshot(mds=True)

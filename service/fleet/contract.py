@@ -15,13 +15,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from service.ingest.batch import field_of
+from service.ingest.contract import NO_NUL, EpochMillis, MdsPoint, openapi30_components
 
 MAX_VEHICLES = 20_000
 STATES = ("available", "reserved", "disabled", "on_trip")
 
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+VehicleType = Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]
 # GBFS 2.x reports POSIX seconds, GBFS 3.0 an RFC 3339 date-time.
 Reported = Annotated[int, msgspec.Meta(ge=0, le=32_503_680_000)] | dt.datetime
 
@@ -35,18 +37,13 @@ class GbfsVehicle(msgspec.Struct, kw_only=True, frozen=True):
     lon: Longitude | None = None
     is_reserved: bool
     is_disabled: bool
-    vehicle_type_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    current_range_meters: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    vehicle_type_id: VehicleType | None = None
+    current_range_meters: Annotated[float, msgspec.Meta(ge=0, le=10_000_000)] | None = None
     last_reported: Reported | None = None
 
 
-class MdsPoint(msgspec.Struct, frozen=True):
-    lat: Latitude
-    lng: Longitude
-
-
 class MdsTelemetry(msgspec.Struct, kw_only=True, frozen=True):
-    timestamp: Annotated[int, msgspec.Meta(ge=0)]
+    timestamp: EpochMillis
     location: MdsPoint
 
 
@@ -55,14 +52,14 @@ class MdsEvent(msgspec.Struct, kw_only=True, frozen=True):
         "available", "reserved", "non_operational", "on_trip", "elsewhere", "removed", "stopped",
         "unknown",
     ]  # fmt: skip
-    timestamp: Annotated[int, msgspec.Meta(ge=0)]
+    timestamp: EpochMillis
 
 
 class MdsVehicleStatus(msgspec.Struct, kw_only=True, frozen=True):
     """An MDS 2.0 vehicle status: the last event and the last telemetry of a device."""
 
     device_id: Identifier
-    vehicle_type: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    vehicle_type: VehicleType | None = None
     last_event: MdsEvent
     last_telemetry: MdsTelemetry
 
@@ -183,3 +180,8 @@ def _vehicle_id_of(raw: msgspec.Raw) -> str | None:
         return None
     found = value.get("vehicle_id") or value.get("bike_id") or value.get("device_id")
     return found if isinstance(found, str) else None
+
+
+def openapi_components() -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the vehicle structs for the OpenAPI 3.0 document."""
+    return openapi30_components([GbfsVehicle, MdsVehicleStatus])

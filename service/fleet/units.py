@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from geo.coords import cell_at_resolution, cell_to_lnglat
+from geo.coords import cell_at_resolution, cell_to_lnglat, is_cell_at
 from geo.index import ZoneIndex
 from geo.rebalancing import UnitState
 from geo.zones import Zone
@@ -64,6 +64,13 @@ class DispatchUnits:
         if not self.by_zone:
             return [None if c is None else cell_at_resolution(c, self.resolution) for c in cells]
         return self._zones_at(points)
+
+    def is_unit(self, unit: str) -> bool:
+        """Whether ``unit`` is one of these units: an H3 cell at their resolution, or a parking
+        zone in force for the operator."""
+        if self.by_zone:
+            return unit in self._parking
+        return is_cell_at(unit, self.resolution)
 
     def centre(self, unit: str) -> tuple[float, float]:
         """(lng, lat) a unit's distances are measured from."""
@@ -133,7 +140,9 @@ def unit_states(
         turnover = _trip_ends(connection, operator_id, units, week, start=True)
         trucks = _moves_under_way(connection, operator_id, horizon.now)
     inbound = Counter(_share_out(on_trip, arrivals))
-    inbound.update(trucks)
+    # A move recorded under other units (before REBALANCING_UNITS changed, to a zone since
+    # withdrawn) goes nowhere on this map.
+    inbound.update({unit: n for unit, n in trucks.items() if units.is_unit(unit)})
     states = []
     for unit in sorted(set(supply) | set(demand) | set(inbound)):
         lng, lat = units.centre(unit)

@@ -9,6 +9,7 @@ document shows. Unknown fields are ignored, so a client cannot set ``points``, `
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -17,7 +18,10 @@ MAX_BATCH = 1000
 
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# PostgreSQL text cannot hold NUL (U+0000), and no identifier needs it.
+NO_NUL = r"^[^\x00]*$"
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+VehicleType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339 with an offset")]
 Mode = Literal["bike", "ebike", "metro", "bus"]
 
@@ -37,7 +41,7 @@ class TripIn(msgspec.Struct, kw_only=True, frozen=True):
     start_time: Moment
     end_time: Moment
     vehicle_id: Identifier | None = None
-    vehicle_type: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    vehicle_type: VehicleType | None = None
     start: LatLng | None = None
     end: LatLng | None = None
     distance_m: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] | None = None
@@ -120,9 +124,15 @@ def canonical(trip: TripIn) -> bytes:
 
 
 def openapi_components() -> dict[str, dict[str, Any]]:
-    """JSON Schemas of the structs for the OpenAPI 3.0 document (``null`` as ``nullable``)."""
+    """JSON Schemas of the trip structs for the OpenAPI 3.0 document."""
+    return openapi30_components([TripIn, MdsTrip])
+
+
+def openapi30_components(structs: Sequence[type]) -> dict[str, dict[str, Any]]:
+    """JSON Schemas of ``structs`` and what they use, as OpenAPI 3.0 components (``null`` as
+    ``nullable``)."""
     _, components = msgspec.json.schema_components(
-        [TripIn, MdsTrip], ref_template="#/components/schemas/{name}"
+        structs, ref_template="#/components/schemas/{name}"
     )
     return {name: _openapi30(schema) for name, schema in components.items()}
 

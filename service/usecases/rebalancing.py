@@ -17,13 +17,14 @@ from typing import Any
 from sqlalchemy import select
 
 from geo.rebalancing import UnitState, balance_of, incentives, plan_moves
-from service.errors import NotFound
+from service.errors import InvalidInput, NotFound
 from service.fleet.positions import PositionStore
 from service.fleet.units import ZONE_UNITS, DispatchUnits, Horizon, unit_states
 from service.geofence.catalog import ZoneCatalog
 from service.persistence import bulk
 from service.persistence.database import Database
 from service.persistence.fleet_models import IncentiveMap, RebalancingMove
+from service.persistence.models import ApiClient
 from service.settings import Settings
 
 SLOT = dt.timedelta(minutes=15)
@@ -97,6 +98,15 @@ def slot_of(moment: dt.datetime) -> dt.datetime:
     """The start of the 15-minute slot ``moment`` falls in (UTC)."""
     utc = moment.astimezone(dt.UTC)
     return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+def require_operator(db: Database, operator_id: str) -> None:
+    """Maps are made and kept per operator and slot: a rider gets one only for an operator in
+    service, never for a name nobody uses."""
+    with db.reading() as session:
+        client = session.get(ApiClient, operator_id)
+    if client is None or client.kind != "operator" or client.revoked_at is not None:
+        raise NotFound(f"no operator {operator_id}")
 
 
 def current_map(
@@ -176,10 +186,23 @@ MOVE_EXPIRY = dt.timedelta(hours=2)
 
 
 def start_moves(
-    db: Database, operator_id: str, moves: list[dict[str, Any]], now: dt.datetime
+    db: Database,
+    units: DispatchUnits,
+    operator_id: str,
+    moves: list[dict[str, Any]],
+    now: dt.datetime,
 ) -> list[dict[str, Any]]:
     """Record truck moves the operator has started: their vehicles count as inbound at the
-    destination until the move is done or its expiry (``eta_minutes``, else two hours) passes."""
+    destination until the move is done or its expiry (``eta_minutes``, else two hours) passes.
+    Both ends must be dispatch units: a move elsewhere could never be counted."""
+    unknown = {
+        f"moves.{i}.{end}": ["not a dispatch unit"]
+        for i, move in enumerate(moves)
+        for end in ("from_unit", "to_unit")
+        if not units.is_unit(move[end])
+    }
+    if unknown:
+        raise InvalidInput("moves must be between dispatch units", errors=unknown)
     rows = [
         {"id": uuid.uuid4().hex, "operator_id": operator_id, "from_unit": m["from_unit"],
          "to_unit": m["to_unit"], "vehicles": m["vehicles"], "started_at": now,

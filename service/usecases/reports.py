@@ -34,8 +34,13 @@ def month_range(period: str, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]
 
 
 def export_lines(db: Database, period: str, zone: dt.tzinfo) -> Iterator[str]:
-    """The export's lines, in trip uid order, read page by page."""
+    """The export's lines, in trip uid order, read page by page. The month is worked out at
+    once, not at the first line: a bad one is an error before a streamed answer has begun."""
     start, end = month_range(period, zone)
+    return _lines(db, start, end)
+
+
+def _lines(db: Database, start: dt.datetime, end: dt.datetime) -> Iterator[str]:
     query = (
         select(Trip.uid, Trip.methodology_id, Trip.methodology_version, Trip.co2_g, Trip.receipt)
         .where(Trip.status == "credited", Trip.ended_at >= start, Trip.ended_at < end)

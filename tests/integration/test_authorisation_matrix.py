@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import h3
 import pytest
 
 from service.auth.clients import create_client
@@ -144,7 +145,8 @@ def test_another_callers_objects_answer_404(svc, client):
         "results"
     ]
     uid = result["trip_uid"]
-    body = {"moves": [{"from_unit": "a", "to_unit": "b", "vehicles": 1}]}
+    cell = h3.latlng_to_cell(31.2304, 121.4737, 9)  # a dispatch unit at the default resolution
+    body = {"moves": [{"from_unit": cell, "to_unit": h3.grid_ring(cell, 1)[0], "vehicles": 1}]}
     move = client.post("/v1/rebalancing/moves", headers=operator, json=body).get_json()["moves"][0]
     mine_and_theirs = [
         (f"/v1/trips/{trip['trip_id']}", "GET", operator, other_operator),

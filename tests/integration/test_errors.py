@@ -94,3 +94,21 @@ def test_health_reports_database_outage(app_without_database):
         "database": "unavailable",
         "redis": "not_configured",
     }
+
+
+def test_the_document_gives_every_error_as_a_problem(client):
+    document = client.get("/v1/openapi.json").get_json()
+    responses = document["components"]["responses"]
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                if status != "default" and int(status) < 400:
+                    continue
+                if "$ref" in response:
+                    response = responses[response["$ref"].rsplit("/", 1)[1]]
+                assert list(response["content"]) == [PROBLEM], (method, path, status)
+                checked += 1
+    assert checked > 100

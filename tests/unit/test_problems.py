@@ -1,7 +1,10 @@
 import json
+import socket
 
 from service import errors
 from service.api.problems import flatten_messages, from_service_error
+from service.api.text import nul_paths
+from service.serve import write_problem
 
 
 def test_nested_validation_messages_become_dotted_field_names():
@@ -65,3 +68,23 @@ def test_validation_errors_name_fields():
 def test_rate_limited_says_when_to_retry():
     response = from_service_error(errors.RateLimited("slow down", retry_after_s=60))
     assert response.headers["Retry-After"] == "60"
+
+
+def test_text_with_nul_is_found_by_its_path():
+    document = {"a": "ok", "b": ["x", "y\x00"], "c": {"d\x00": 1, "e": {"f": "\x00"}}, "n": 3}
+    assert nul_paths(document) == ["b.1", "c.d\x00", "c.e.f"]
+    assert nul_paths("\x00", "cursor") == ["cursor"]
+    deep: list = []
+    for _ in range(5000):  # deeper than the call stack allows
+        deep = [deep]
+    assert nul_paths(deep) == []
+
+
+def test_requests_gunicorn_refuses_are_answered_as_problems():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        write_problem(ours, 414, "URI Too Long", "Request Line is too large (5025 > 4094)")
+        head, _, body = theirs.recv(65536).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414 URI Too Long\r\n")
+    assert b"Content-Type: application/problem+json" in head
+    assert json.loads(body)["status"] == 414

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from geo import rebalancing
-from geo.coords import M_PER_DEG_LAT, great_circle_m
+from geo.coords import M_PER_DEG_LAT, great_circle_m, is_cell_at
 from geo.rebalancing import (
     Move,
     UnitState,
@@ -285,3 +285,11 @@ def test_incentives_take_the_rate_and_cap():
     }
     with pytest.raises(ValueError):
         incentives({"a": 1}, cap=-1)
+
+
+def test_only_h3_cells_of_the_unit_resolution_are_units():
+    cell = "8928308280fffff"  # resolution 9
+    assert is_cell_at(cell, 9)
+    assert not is_cell_at(cell, 8)
+    for spelling in ("a", "", "0x" + cell, " " + cell, cell.upper(), "f" * 24, "\x00"):
+        assert not is_cell_at(spelling, 9), spelling
