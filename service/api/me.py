@@ -128,7 +128,7 @@ def open_account() -> tuple[dict[str, Any], int]:
     """Open my carbon account; opening it again is harmless and answers 200."""
     svc = services()
     _, created = accounts.open_account(svc.db, svc.policy, _me())
-    return accounts.summary(svc.db, svc.policy, _me()), 201 if created else 200
+    return accounts.summary(svc.db, _me()), 201 if created else 200
 
 
 @blp.route("/account", methods=["GET"])
@@ -138,7 +138,7 @@ def open_account() -> tuple[dict[str, Any], int]:
 def account() -> dict[str, Any]:
     """My balances (available, pending, held), CO2 totals by mode, co-pollutants, trees."""
     svc = services()
-    return accounts.summary(svc.db, svc.policy, _me())
+    return accounts.summary(svc.db, _me())
 
 
 @blp.route("/entries", methods=["GET"])
@@ -206,7 +206,7 @@ def revoke_consent(operator_id: str) -> None:
 def export() -> dict[str, Any]:
     """Everything held about me: account, consents, trips with locations, entries, claims."""
     svc = services()
-    return accounts.export(svc.db, svc.policy, _me())
+    return accounts.export(svc.db, _me())
 
 
 @blp.route("", methods=["DELETE"])
