@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from bench.database import postgres_admin_url, redis_url
 from bench.http_load import Load, Target, compare, require_wrk
-from bench.report import BenchError, bound, report
+from bench.report import BenchError, bound, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Prepared, Trips, prepare, user_of
 
 TARGET_RATIO = 0.5
@@ -223,10 +222,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
-    try:
-        run(**vars(parser.parse_args()))
-    except BenchError as exc:
-        sys.exit(str(exc))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

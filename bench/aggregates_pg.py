@@ -36,7 +36,7 @@ from sqlalchemy import Column, MetaData, String, Table
 from sqlalchemy.orm import Session
 
 from bench.database import migrated_postgres
-from bench.report import bound, report
+from bench.report import bound, report, run_from_command_line
 from mock_clients import city as cities
 from mock_clients.population import populate
 from mock_clients.travel import Leg, day_of
@@ -219,7 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trips", type=int, default=TRIPS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    run(**vars(parser.parse_args()))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from bench.report import bound, report
+from bench.report import bound, report, run_from_command_line
 from geo.coords import metres_per_degree
 from geo.index import ZoneIndex
 from geo.zones import DEFAULT_PRIORITY, Zone
@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=N_SINGLE, help="single-point lookups")
     parser.add_argument("--batch", type=int, default=N_BATCH, help="points in the batch")
     parser.add_argument("--rounds", type=int, default=BATCH_ROUNDS, help="timed batch rounds")
-    run(**vars(parser.parse_args()))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

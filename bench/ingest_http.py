@@ -51,7 +51,7 @@ import orjson
 
 from bench.database import libpq, postgres_admin_url
 from bench.http_load import gunicorn
-from bench.report import BenchError, report
+from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
 from tests.servers import free_port, wait_for_port
 
@@ -609,10 +609,7 @@ def main() -> None:
     parser.add_argument("--riders", type=int, default=Options.riders)
     parser.add_argument("--floor-rounds", type=int, default=Options.floor_rounds)
     parser.add_argument("--profile", metavar="RAW", help="py-spy one worker during the batches")
-    try:
-        run(**vars(parser.parse_args()))
-    except BenchError as exc:
-        sys.exit(str(exc))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,11 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 from bench.http_load import Target, compare, require_wrk
-from bench.report import BenchError, report
+from bench.report import report, run_from_command_line
 
 TARGET_RATIO = 0.8
 ZONES = 10_000
@@ -118,10 +117,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--zones", type=int, default=ZONES)
-    try:
-        run(**vars(parser.parse_args()))
-    except BenchError as exc:
-        sys.exit(str(exc))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

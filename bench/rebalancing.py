@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 import h3
 import numpy as np
 
-from bench.report import bound, report
+from bench.report import bound, report, run_from_command_line
 from geo.rebalancing import Move, UnitState, balance_of, greedy_moves, plan_moves
 
 SEED = 20_240_611
@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=N_CELLS)
     parser.add_argument("--vehicles", type=int, default=N_VEHICLES)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed runs of each planner")
-    run(**vars(parser.parse_args()))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

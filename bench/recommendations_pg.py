@@ -30,7 +30,7 @@ import numpy as np
 
 from bench.database import migrated_postgres
 from bench.rebalancing import make_cells
-from bench.report import bound, report
+from bench.report import bound, report, run_from_command_line
 from geo.rebalancing import balance_of, plan_moves
 
 SEED = 11
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--weekly-window-trips", type=int, default=WEEKLY_WINDOW_TRIPS)
     parser.add_argument("--last-week-trips", type=int, default=LAST_WEEK_TRIPS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    run(**vars(parser.parse_args()))
+    run_from_command_line(run, parser)
 
 
 if __name__ == "__main__":

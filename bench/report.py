@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,15 @@ _HOLDS = {
 
 class BenchError(RuntimeError):
     """A benchmark could not run, or ran but its figures do not count."""
+
+
+def run_from_command_line(run: Callable[..., Any], parser: Any) -> None:
+    """A benchmark's ``main``: its ``run`` with the parsed options; a benchmark that cannot run
+    (``BenchError``) exits non-zero saying why, without a traceback."""
+    try:
+        run(**vars(parser.parse_args()))
+    except BenchError as exc:
+        sys.exit(str(exc))
 
 
 def number(value: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from service.auth.clients import create_client
 from service.ledger.ledger import Ledger
 from service.usecases import accounts, crediting, ledger_ops
 
@@ -44,6 +45,28 @@ METRO_12400M = {
         "co2_g": 1202,
     },
 }
+
+
+# Every scope each kind of API client may hold.
+CLIENT_SCOPES = {
+    "operator": ("trips:write", "vehicles:write", "parking:read", "fleet:read"),
+    "planner": ("aggregates:read",),
+    "admin": ("admin",),
+}
+
+
+def client_headers(svc, kind: str) -> tuple[str, dict[str, str]]:
+    """A new API client of ``kind`` with all its scopes: (client id, bearer headers)."""
+    created = create_client(svc.db, kind=kind, name=f"a {kind}")
+    token = svc.tokens.issue_access_token(client_id=created.client_id, kind=kind,
+                                          scopes=CLIENT_SCOPES[kind])  # fmt: skip
+    return created.client_id, {"Authorization": f"Bearer {token}"}
+
+
+def rider_headers(svc) -> tuple[str, str, dict[str, str]]:
+    """A new rider with an account: (user id, account id, bearer headers)."""
+    user_id, account_id = open_rider(svc)
+    return user_id, account_id, {"Authorization": f"Bearer {svc.tokens.mint_rider_token(user_id)}"}
 
 
 def open_rider(svc, user_id: str | None = None) -> tuple[str, str]:

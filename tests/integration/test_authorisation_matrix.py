@@ -13,9 +13,8 @@ import re
 import h3
 import pytest
 
-from service.auth.clients import create_client
 from service.usecases import consents
-from tests.factories import open_rider
+from tests.factories import client_headers, rider_headers
 
 ANYONE = {"none", "rider", "operator", "planner", "admin"}
 SIGNED_IN = ANYONE - {"none"}
@@ -82,26 +81,11 @@ INTENDED = {
     ("/v1/me/redemptions/<string:redemption_id>", "GET"): RIDER,
     ("/v1/me/trips/<string:trip_uid>", "GET"): RIDER,
 }
-OPERATOR_SCOPES = ("trips:write", "vehicles:write", "parking:read", "fleet:read")
-SCOPES = {"operator": OPERATOR_SCOPES, "planner": ("aggregates:read",), "admin": ("admin",)}
 
 
 @pytest.fixture
 def svc(app):
     return app.extensions["greenpoints"]
-
-
-def _client_token(svc, kind):
-    created = create_client(svc.db, kind=kind, name=f"a {kind}")
-    token = svc.tokens.issue_access_token(client_id=created.client_id, kind=kind,
-                                          scopes=SCOPES[kind])  # fmt: skip
-    return created.client_id, {"Authorization": f"Bearer {token}"}
-
-
-def _rider(svc):
-    user_id, account_id = open_rider(svc)
-    token = svc.tokens.mint_rider_token(user_id)
-    return user_id, account_id, {"Authorization": f"Bearer {token}"}
 
 
 def test_every_route_is_in_the_matrix(app):
@@ -112,9 +96,9 @@ def test_every_route_is_in_the_matrix(app):
 
 
 def test_only_the_intended_callers_get_past_the_guard(app, svc, client):
-    callers = {"none": {}, "rider": _rider(svc)[2]}
+    callers = {"none": {}, "rider": rider_headers(svc)[2]}
     for kind in ("operator", "planner", "admin"):
-        callers[kind] = _client_token(svc, kind)[1]
+        callers[kind] = client_headers(svc, kind)[1]
     checked = 0
     for (rule, method), intended in sorted(INTENDED.items()):
         path = re.sub(r"<[^>]+>", "x", rule)
@@ -131,10 +115,10 @@ def test_only_the_intended_callers_get_past_the_guard(app, svc, client):
 
 
 def test_another_callers_objects_answer_404(svc, client):
-    operator_id, operator = _client_token(svc, "operator")
-    other_operator_id, other_operator = _client_token(svc, "operator")
-    user_id, _, rider = _rider(svc)
-    _, _, other_rider = _rider(svc)
+    operator_id, operator = client_headers(svc, "operator")
+    other_operator_id, other_operator = client_headers(svc, "operator")
+    user_id, _, rider = rider_headers(svc)
+    _, _, other_rider = rider_headers(svc)
     consents.grant(svc.db, user_id, operator_id, rider_ref="u-1", scenarios=["bike"])
     ended = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
     trip = {"trip_id": "t-1", "mode": "bike", "rider_ref": "u-1", "vehicle_id": "B-1",

@@ -9,32 +9,17 @@ import datetime as dt
 import h3
 import pytest
 
-from service.auth.clients import create_client
 from service.usecases import rebalancing
-from tests.factories import open_rider
+from tests.factories import client_headers, rider_headers
 
 PROBLEM = "application/problem+json"
 NUL_MESSAGE = "text may not contain NUL (U+0000) characters"
 CELL = h3.latlng_to_cell(31.2304, 121.4737, 9)  # a dispatch unit at the default resolution
-SCOPES = {"operator": ("trips:write", "vehicles:write", "fleet:read"), "admin": ("admin",),
-          "planner": ("aggregates:read",)}  # fmt: skip
 
 
 @pytest.fixture
 def svc(app):
     return app.extensions["greenpoints"]
-
-
-def _client(svc, kind):
-    created = create_client(svc.db, kind=kind, name=f"a {kind}")
-    token = svc.tokens.issue_access_token(client_id=created.client_id, kind=kind,
-                                          scopes=SCOPES[kind])  # fmt: skip
-    return created.client_id, {"Authorization": f"Bearer {token}"}
-
-
-def _rider(svc):
-    user_id, _ = open_rider(svc)
-    return {"Authorization": f"Bearer {svc.tokens.mint_rider_token(user_id)}"}
 
 
 def _problem(answer, status):
@@ -46,27 +31,27 @@ def _problem(answer, status):
 
 
 def test_nul_in_a_json_field_is_refused_naming_it(svc, client):
-    operator_id, _ = _client(svc, "operator")
+    operator_id, _ = client_headers(svc, "operator")
     body = {"rider_ref": "u-1\u0000", "scenarios": ["bike"]}
-    answer = client.put(f"/v1/me/consents/{operator_id}", headers=_rider(svc), json=body)
+    answer = client.put(f"/v1/me/consents/{operator_id}", headers=rider_headers(svc)[2], json=body)
     assert _problem(answer, 422)["errors"] == {"rider_ref": [NUL_MESSAGE]}
 
 
 def test_nul_in_a_nested_field_is_refused_with_its_path(svc, client):
-    _, operator = _client(svc, "operator")
+    _, operator = client_headers(svc, "operator")
     body = {"moves": [{"from_unit": CELL, "to_unit": "\u0000", "vehicles": 1}]}
     answer = client.post("/v1/rebalancing/moves", headers=operator, json=body)
     assert _problem(answer, 422)["errors"] == {"moves.0.to_unit": [NUL_MESSAGE]}
 
 
 def test_nul_in_a_query_parameter_is_refused_naming_it(svc, client):
-    _, operator = _client(svc, "operator")
+    _, operator = client_headers(svc, "operator")
     answer = client.get("/v1/trips?cursor=a%00", headers=operator)
     assert _problem(answer, 422)["errors"] == {"cursor": [NUL_MESSAGE]}
 
 
 def test_nul_in_a_path_names_nothing(svc, client):
-    _, operator = _client(svc, "operator")
+    _, operator = client_headers(svc, "operator")
     _problem(client.get("/v1/trips/a%00", headers=operator), 404)
 
 
@@ -77,14 +62,14 @@ def test_nul_in_the_token_request_is_an_invalid_request(client):
 
 
 def test_nul_in_a_fence_document_is_refused_naming_it(svc, client):
-    _, admin = _client(svc, "admin")
+    _, admin = client_headers(svc, "admin")
     zone = {"type": "Feature", "geometry": None, "properties": {"zone_id": "z\u0000"}}
     answer = client.post("/v1/fences", headers=admin, json=zone)
     assert _problem(answer, 422)["errors"] == {"properties.zone_id": [NUL_MESSAGE]}
 
 
 def test_a_trip_with_nul_fails_alone_naming_the_field(svc, client):
-    _, operator = _client(svc, "operator")
+    _, operator = client_headers(svc, "operator")
     trip = {
         "trip_id": "t-\u0000",
         "mode": "bike",
@@ -97,7 +82,7 @@ def test_a_trip_with_nul_fails_alone_naming_the_field(svc, client):
 
 
 def test_vehicles_past_the_columns_fail_alone(svc, client):
-    _, operator = _client(svc, "operator")
+    _, operator = client_headers(svc, "operator")
     far = {"vehicle_id": "B-1", "lat": 31.23, "lon": 121.47, "is_reserved": False,
            "is_disabled": False, "current_range_meters": 1e30}  # fmt: skip
     gbfs = client.post("/v1/vehicles/status", headers=operator,
@@ -114,7 +99,7 @@ def test_vehicles_past_the_columns_fail_alone(svc, client):
 
 
 def test_points_past_the_ledger_are_refused(svc, client):
-    _, admin = _client(svc, "admin")
+    _, admin = client_headers(svc, "admin")
     item = {"item_id": "big", "kind": "coupon", "title": "Big", "cost_points": 10**30}
     answer = client.post("/v1/catalog/items", headers=admin, json=item)
     assert set(_problem(answer, 422)["errors"]) == {"cost_points"}
@@ -122,14 +107,14 @@ def test_points_past_the_ledger_are_refused(svc, client):
 
 @pytest.mark.parametrize("path", ["/v1/reports/reductions", "/v1/reports/reductions/evidence"])
 def test_a_month_outside_the_calendar_is_refused(svc, client, path):
-    _, admin = _client(svc, "admin")
+    _, admin = client_headers(svc, "admin")
     for period in ("0000-01", "9999-12"):
         answer = client.get(f"{path}?period={period}", headers=admin)
         assert set(_problem(answer, 422)["errors"]) == {"period"}
 
 
 def test_moves_go_between_dispatch_units(svc, client):
-    _, operator = _client(svc, "operator")
+    _, operator = client_headers(svc, "operator")
     body = {"moves": [{"from_unit": CELL, "to_unit": "somewhere", "vehicles": 1}]}
     answer = client.post("/v1/rebalancing/moves", headers=operator, json=body)
     assert _problem(answer, 422)["errors"] == {"moves.0.to_unit": ["not a dispatch unit"]}
@@ -137,12 +122,12 @@ def test_moves_go_between_dispatch_units(svc, client):
 
 
 def test_riders_get_incentive_maps_of_operators_only(svc, client):
-    rider = _rider(svc)
+    rider = rider_headers(svc)[2]
     answer = client.get("/v1/rebalancing/incentives?operator_id=nobody", headers=rider)
     _problem(answer, 404)
     too_long = client.get(f"/v1/rebalancing/incentives?operator_id={'x' * 65}", headers=rider)
     assert set(_problem(too_long, 422)["errors"]) == {"operator_id"}
-    operator_id, _ = _client(svc, "operator")
+    operator_id, _ = client_headers(svc, "operator")
     shown = client.get(f"/v1/rebalancing/incentives?operator_id={operator_id}", headers=rider)
     assert shown.status_code == 200, shown.get_json()
 
@@ -155,7 +140,7 @@ class _ZonesOfAnotherDay:
 
 
 def test_a_move_recorded_under_other_units_is_left_out(svc, client):
-    operator_id, operator = _client(svc, "operator")
+    operator_id, operator = client_headers(svc, "operator")
     move = {"from_unit": "corral-east-exit", "to_unit": "peoples-square", "vehicles": 3}
     rebalancing.start_moves(svc.db, _ZonesOfAnotherDay(), operator_id, [move],
                             dt.datetime.now(dt.UTC))  # fmt: skip
