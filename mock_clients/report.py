@@ -9,6 +9,7 @@ ledger's issuance must be one number.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -23,6 +24,7 @@ TOP_CELLS = 5
 
 @dataclasses.dataclass
 class Summary:
+    days: list[str]  # the simulated local dates, ISO
     trips_sent: int
     expected: Counter[str]  # what the simulation meant each item to become
     statuses: Counter[str]
@@ -60,7 +62,11 @@ class Summary:
 
 
 def summarise(
-    operators: list[Operator], admin: Api, late_consent_credits: int, rider_actions: Counter[str]
+    days: list[dt.date],
+    operators: list[Operator],
+    admin: Api,
+    late_consent_credits: int,
+    rider_actions: Counter[str],
 ) -> Summary:
     sent = [item for operator in operators for item in operator.sent]
     statuses: Counter[str] = Counter()
@@ -87,6 +93,7 @@ def summarise(
             surprises.append(f"{item.trip_id}: expected {item.expect}, answered {answer}")
     receipts_points, receipts_trips, cells = _receipts(operators)
     return Summary(
+        days=[day.isoformat() for day in days],
         trips_sent=len(sent),
         expected=Counter(item.expect for item in sent),
         statuses=statuses,

@@ -219,7 +219,8 @@ class Simulation:
         actions: Counter[str] = Counter()
         for app in self.apps:
             actions.update(app.actions)
-        return report.summarise(self.operators, self.admin, self.late_consent_credits, actions)
+        return report.summarise(self.days, self.operators, self.admin, self.late_consent_credits,
+                                actions)  # fmt: skip
 
     def _each_app(
         self, act: Callable[[RiderApp], object], apps: list[RiderApp] | None = None
