@@ -15,6 +15,8 @@ import shapely
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
+from methodologies.stations import StationNetwork
+
 CITIES_DIR = Path(__file__).parent / "city"
 EDGE_MARGIN_DEG = 0.004  # homes and workplaces keep about 400 m from the service area's edge
 ZONE_MARGIN_DEG = 0.0006  # and about 60 m from every parking, no-parking and no-ride zone
@@ -105,6 +107,15 @@ class City:
 
     def nearest_station(self, place: Place) -> Station:
         return min(self.stations.values(), key=lambda s: place.metres_to(s.place))
+
+    @functools.cached_property
+    def _metro(self) -> StationNetwork:
+        return StationNetwork.from_csv(self.station_table)
+
+    def metro_metres(self, entry: Station, exit_: Station) -> int:
+        """Track metres between two stations, by the station table the service reads too (a
+        ride across a transfer runs much farther than the straight line)."""
+        return self._metro.path(entry.station_id, exit_.station_id).distance_m
 
     def outside_point(self) -> Place:
         """A point just beyond the service area's eastern edge (across the river in Pudong)."""

@@ -100,7 +100,7 @@ def _bike_and_metro(
         legs.append(bike)
         clock = bike.end_time
     clock += dt.timedelta(minutes=rng.uniform(3, 6))
-    metro_m = entry.place.metres_to(exit_.place) * 1.15
+    metro_m = city.metro_metres(entry, exit_)
     minutes = metro_m / 1000 / SPEED_KMH["metro"] * 60 + rng.uniform(2, 4)
     metro = Leg(
         rider, "metro", clock, clock + dt.timedelta(minutes=minutes), entry.place, exit_.place,
