@@ -15,14 +15,19 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from service.ingest.batch import field_of
-from service.ingest.contract import NO_NUL, EpochMillis, MdsPoint, openapi30_components
+from service.ingest.contract import (
+    NO_NUL,
+    EpochMillis,
+    Identifier,
+    MdsPoint,
+    openapi30_components,
+)
 
 MAX_VEHICLES = 20_000
 STATES = ("available", "reserved", "disabled", "on_trip")
 
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 VehicleType = Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]
 # GBFS 2.x reports POSIX seconds, GBFS 3.0 an RFC 3339 date-time.
 Reported = Annotated[int, msgspec.Meta(ge=0, le=32_503_680_000)] | dt.datetime
