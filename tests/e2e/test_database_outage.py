@@ -23,6 +23,7 @@ from tests.e2e.trip_stream import (
     check_books,
     set_up_city,
     trip_batches,
+    wait_for_health,
 )
 from tests.geo_fixtures import IN_CORRAL, STREET
 from tests.servers import PrivatePostgres
@@ -89,15 +90,6 @@ def _check_unavailable(service, city):
                              "redis": "not_configured"}  # fmt: skip
 
 
-def _seconds_until_healthy(service):
-    started = time.monotonic()
-    while time.monotonic() - started < BACK_WITHIN_S:
-        if requests.get(service.url("/health"), timeout=5).json()["database"] == "ok":
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"the database was not back within {BACK_WITHIN_S}s")
-
-
 def test_postgres_stopped_then_restarted(postgres, tmp_path):
     with run_service(tmp_path, postgres.url, None, **ENV) as service:
         city = set_up_city(service, RIDERS)
@@ -112,7 +104,7 @@ def test_postgres_stopped_then_restarted(postgres, tmp_path):
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))
         answered_during_outage = len(stream.answers)
         postgres.start()
-        _seconds_until_healthy(service)
+        wait_for_health(service, BACK_WITHIN_S, database="ok")
         stream.join(timeout_s=60)
 
         assert answered_during_outage < BATCHES, "the stream ended before the outage"

@@ -11,7 +11,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.e2e.conftest import database_on, run_service
 from tests.e2e.trip_stream import (
@@ -22,6 +21,7 @@ from tests.e2e.trip_stream import (
     set_up_city,
     trip_batches,
     wait_for,
+    wait_for_health,
 )
 
 RIDERS = 20
@@ -68,19 +68,6 @@ def _kill_9_server(process):
     process.wait(timeout=10)
 
 
-def _answers_within(service, seconds):
-    """Wait until the service answers ``/health`` again (at most ``seconds``)."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            if requests.get(service.url("/health"), timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass  # not back yet
-        time.sleep(0.05)
-    raise AssertionError(f"the service did not answer within {seconds}s")
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_kill_9_of_the_server_mid_stream_then_retries_credit_every_trip_once(kind, tmp_path):
     with database_on(kind, tmp_path) as database_url, ExitStack() as running:
@@ -120,7 +107,7 @@ def test_kill_9_of_the_workers_mid_batch_then_retries_credit_every_trip_once(kin
             workers = _workers(service.process.pid)
             _kill_9(workers)
             killed += workers
-            _answers_within(service, BACK_WITHIN_S)
+            wait_for_health(service, BACK_WITHIN_S)
             if stream.troubles or not stream.is_alive():
                 break
         stream.join(timeout_s=45)

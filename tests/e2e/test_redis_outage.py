@@ -17,10 +17,12 @@ from tests.e2e.trip_stream import (
     check_books,
     set_up_city,
     trip_batches,
+    wait_for_health,
 )
 from tests.servers import PrivateRedis, fresh_postgres_database, postgres_admin_url
 
 BUDGET_S = 1.0
+BACK_WITHIN_S = 10
 
 
 def _timed_get(service, path):
@@ -37,15 +39,6 @@ def _timed_token(service, client):
         timeout=5,
     )
     return answer, time.monotonic() - started
-
-
-def _wait_for_health(service, status, within_s):
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if requests.get(service.url("/health"), timeout=5).json()["status"] == status:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _client(service):
@@ -76,7 +69,7 @@ def test_frozen_redis(redis_backed_service):
         _check_degraded_but_answering(service, client)
     finally:
         redis_server.thaw()
-    assert _wait_for_health(service, "ok", within_s=10)
+    wait_for_health(service, BACK_WITHIN_S, status="ok")
 
 
 def test_stopped_redis(redis_backed_service):
@@ -85,7 +78,7 @@ def test_stopped_redis(redis_backed_service):
     redis_server.stop()
     _check_degraded_but_answering(service, client)
     redis_server.start()
-    assert _wait_for_health(service, "ok", within_s=10)
+    wait_for_health(service, BACK_WITHIN_S, status="ok")
 
 
 @pytest.fixture
@@ -118,7 +111,7 @@ def _stream_through(service, break_redis, mend_redis):
     time.sleep(OUTAGE_S)
     answered_during = len(stream.answers) - answered_before
     mend_redis()
-    assert _wait_for_health(service, "ok", within_s=10)
+    wait_for_health(service, BACK_WITHIN_S, status="ok")
     stream.join(timeout_s=60)
     assert answered_during > 0, "no batch was answered while Redis was out"
     assert stream.troubles == []

@@ -142,6 +142,21 @@ class Stream:
                              f"{self.troubles[-3:]}")  # fmt: skip
 
 
+def wait_for_health(service: RunningService, within_s: float, **expected: str) -> None:
+    """Wait until ``/health`` answers and says what ``expected`` names (``status="ok"``,
+    ``database="ok"``; nothing: any answer); fails after ``within_s``."""
+
+    def healthy() -> bool:
+        try:
+            answer = requests.get(service.url("/health"), timeout=1)
+        except requests.RequestException:
+            return False  # not listening again yet
+        body = answer.json() if answer.status_code == 200 else {}
+        return answer.status_code == 200 and all(body.get(k) == v for k, v in expected.items())
+
+    wait_for(healthy, within_s)
+
+
 def wait_for(condition: Callable[[], bool], within_s: float) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
