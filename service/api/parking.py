@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 import marshmallow as ma
 import orjson
@@ -14,7 +13,7 @@ from service.api.context import caller, services
 from service.api.docs import document, may_answer
 from service.api.guard import requires_scope
 from service.api.problems import flatten_messages
-from service.api.schemas import load_flat
+from service.api.schemas import FlatLoader, query_pairs
 from service.errors import InvalidInput
 from service.usecases import parking
 
@@ -54,7 +53,8 @@ class ComplianceSchema(ma.Schema):
     zones = ma.fields.List(ma.fields.Nested(ZoneComplianceSchema), required=True)
 
 
-_QUERY = ParkingQuerySchema()
+_QUERY = FlatLoader(ParkingQuerySchema())
+_JSON = "application/json"
 
 
 # The busiest endpoint: the schemas above validate and document it, but it loads the query and
@@ -76,7 +76,7 @@ def check() -> Response:
     nearest allowed parking is. Within ``accuracy_m`` of a boundary the rider gets the benefit
     of the doubt."""
     try:
-        query = load_flat(_QUERY, dict(parse_qsl(request.query_string.decode("utf-8", "replace"))))
+        query = _QUERY.load(query_pairs(request.environ.get("QUERY_STRING", "")))
     except ma.ValidationError as exc:
         raise InvalidInput(
             "the request has invalid fields: " + ", ".join(sorted(exc.messages)),
@@ -87,7 +87,7 @@ def check() -> Response:
         svc.zones, svc.policy, lat=query["lat"], lng=query["lng"], operator=caller().subject,
         vehicle_type=query["vehicle_type"], accuracy_m=query["accuracy_m"],
     )  # fmt: skip
-    return Response(orjson.dumps(verdict.as_dict()), mimetype="application/json")
+    return Response(orjson.dumps(verdict.as_dict()), content_type=_JSON)
 
 
 @blp.route("/compliance", methods=["GET"])
