@@ -54,7 +54,6 @@ class ComplianceSchema(ma.Schema):
 
 
 _QUERY = FlatLoader(ParkingQuerySchema())
-_JSON = "application/json"
 
 
 # The busiest endpoint: the schemas above validate and document it, but it loads the query and
@@ -87,7 +86,7 @@ def check() -> Response:
         svc.zones, svc.policy, lat=query["lat"], lng=query["lng"], operator=caller().subject,
         vehicle_type=query["vehicle_type"], accuracy_m=query["accuracy_m"],
     )  # fmt: skip
-    return Response(orjson.dumps(verdict.as_dict()), content_type=_JSON)
+    return Response(orjson.dumps(verdict.as_dict()), content_type="application/json")
 
 
 @blp.route("/compliance", methods=["GET"])
