@@ -44,7 +44,7 @@ from service.persistence import bulk
 from service.persistence.database import Database
 from service.persistence.ledger_models import Account
 from service.persistence.rider_models import Trip
-from service.planner import store
+from service.planner import tables
 from service.planner.atoms import CellTotals, FlowTotals, trip_atoms
 from service.planner.queries import Slice, cells
 
@@ -134,10 +134,8 @@ def run(*, trips: int = TRIPS, rounds: int = ROUNDS) -> list[dict[str, object]]:
                 batch = []
         total += _load(svc.db, batch, all_cells, all_flows)
         with svc.db.transaction() as session:
-            store._add(session, store.CELLS, store.CELL_KEY, store.CELL_SUMS,
-                       [store._cell_row(k, v) for k, v in all_cells.items()])  # fmt: skip
-            store._add(session, store.FLOWS, store.FLOW_KEY, store.FLOW_SUMS,
-                       [store._flow_row(k, v) for k, v in all_flows.items()])  # fmt: skip
+            tables.add_cells(session, tables.cell_rows(all_cells))
+            tables.add_flows(session, tables.flow_rows(all_flows))
             starts = {c for (c,) in session.execute(
                 Trip.__table__.select().with_only_columns(Trip.start_cell).distinct())}  # fmt: skip
             bulk.insert_rows(session, _cell_map_table(session), [

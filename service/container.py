@@ -15,6 +15,7 @@ from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
+from service.planner.journal import Folding
 from service.settings import Settings, SettingsError
 from service.usecases.crediting import TripEndJudge
 from service.usecases.mall import Fulfiller, issue_locally
@@ -34,13 +35,14 @@ class Services:
     methodologies: MethodologyContext
     zones: ZoneCatalog
     parking_rules: ParkingRules
+    folding: Folding
     fulfil: Fulfiller = issue_locally
 
     def ingestor(self) -> Ingestor:
         settings = self.settings
         rules = PlausibilityRules(max_age_days=settings.trip_max_age_days)
         return Ingestor(self.db, self.policy, self.methodologies, self.zones, self.parking_rules,
-                        rules, settings.trip_cell_resolution)  # fmt: skip
+                        rules, settings.trip_cell_resolution, self.folding)  # fmt: skip
 
     def trip_end_judge(self) -> TripEndJudge:
         return trip_end_judge(self.zones, self.policy, self.parking_rules)
@@ -106,6 +108,7 @@ def build_services(settings: Settings) -> Services:
             window_days=settings.parking_offence_window_days,
             penalty_points=settings.parking_penalty_points,
         ),
+        folding=Folding(db),
     )
 
 

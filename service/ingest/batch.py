@@ -36,6 +36,7 @@ from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
 from service.planner import store as planner
+from service.planner.journal import Folding
 from service.usecases.parking import ParkingRules
 
 WRITE_ATTEMPTS = 3
@@ -119,6 +120,7 @@ class Ingestor:
     parking_rules: ParkingRules
     rules: PlausibilityRules
     cell_resolution: int
+    folding: Folding
 
     def ingest(
         self,
@@ -142,6 +144,7 @@ class Ingestor:
                 # Anything else (the database away) is not retried here.
                 if attempt == WRITE_ATTEMPTS - 1 or not _lost_race(exc):
                     raise
+        self.folding.after_commit()
         for index, first in echoes:
             if first in results:
                 results[index] = {**results[first], "status": "duplicate",

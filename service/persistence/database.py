@@ -86,8 +86,21 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for reads only: on SQLite it does not queue behind writers."""
+        with self._read_only() as session:
+            yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A session for reads only whose statements all see the database as it was at the
+        first one (PostgreSQL: REPEATABLE READ; a SQLite read transaction always does)."""
+        isolation = {"isolation_level": "REPEATABLE READ"} if self.dialect == "postgresql" else {}
+        with self._read_only(**isolation) as session:
+            yield session
+
+    @contextmanager
+    def _read_only(self, **options: Any) -> Iterator[Session]:
         with (
-            self.engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+            self.engine.connect().execution_options(**{READ_ONLY: True}, **options) as connection,
             Session(bind=connection, expire_on_commit=False) as session,
             session.begin(),
         ):

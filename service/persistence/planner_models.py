@@ -1,10 +1,11 @@
 """Planner roll-ups: start atoms and the flow atoms that split them by destination (see
 ``service/planner/atoms.py``), each with its coarser parent cells so that maps at resolutions 5
-to 8 group by a column."""
+to 8 group by a column; and the journals of what ingestion adds to them
+(``service/planner/journal.py``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, SmallInteger, String, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -83,3 +84,20 @@ class PlannerFlow(Base):
     parking_valid: Mapped[int] = mapped_column(BigInteger)
     riders: Mapped[int] = mapped_column(RiderBits())
     riders_at_least: Mapped[int] = mapped_column(Integer)
+
+
+def _journal_of(atoms: Table, name: str) -> Table:
+    """A journal of additions to ``atoms``: the same columns but the lower bound (a fold
+    recomputes it), any number of rows per atom, in the order they came."""
+    return Table(
+        name,
+        Base.metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+               autoincrement=True),
+        *(Column(c.name, c.type, nullable=False) for c in atoms.columns
+          if c.name != "riders_at_least"),
+    )  # fmt: skip
+
+
+CELL_JOURNAL = _journal_of(PlannerCell.__table__, "planner_cell_journal")  # type: ignore[arg-type]
+FLOW_JOURNAL = _journal_of(PlannerFlow.__table__, "planner_flow_journal")  # type: ignore[arg-type]

@@ -32,13 +32,11 @@ from sqlalchemy import Table, and_, func, select
 
 from geo.coords import cell_to_lnglat
 from service.persistence.database import Database
-from service.persistence.planner_models import PlannerCell, PlannerFlow, RiderBits
+from service.persistence.planner_models import RiderBits
 from service.planner.atoms import WEEKDAY, WEEKEND, riders_at_least, riders_published
+from service.planner.journal import fold_now
+from service.planner.tables import CELL_SUMS, CELLS, FLOW_SUMS, FLOWS
 
-CELLS: Table = PlannerCell.__table__  # type: ignore[assignment]
-FLOWS: Table = PlannerFlow.__table__  # type: ignore[assignment]
-START_SUMS = ("starts", "co2_g", "distance_m")
-FLOW_SUMS = ("trips", "parking_judged", "parking_valid")
 ATOM = ("month", "mode", "hour", "day_type")
 DAY_TYPES = {"weekday": WEEKDAY, "weekend": WEEKEND}
 
@@ -70,8 +68,9 @@ def cells(
 ) -> list[dict[str, Any]]:
     """Per cell at ``resolution`` (5-9): starts, CO2, distance and riders; with ``with_ends``,
     also trip ends and parking, at 8 and coarser (flow atoms know destinations at 8)."""
+    fold_now(db)
     unit = CELLS.c.cell if resolution == 9 else CELLS.c[f"c{resolution}"]
-    starts = _grouped(db, CELLS, unit, START_SUMS, [*view.where(CELLS),
+    starts = _grouped(db, CELLS, unit, CELL_SUMS, [*view.where(CELLS),
                                                     CELLS.c.riders_at_least >= view.k])  # fmt: skip
     with db.reading() as session:
         small = set(session.connection().scalars(
@@ -87,7 +86,7 @@ def cells(
         if cell not in starts and cell not in ends:
             found.append({"cell": cell, "suppressed": True})
             continue
-        here = starts.get(cell, _empty(START_SUMS))
+        here = starts.get(cell, _empty(CELL_SUMS))
         there = ends.get(cell)
         found.append({
             "cell": cell, "suppressed": False, "trips": here["starts"],
@@ -102,6 +101,7 @@ def cells(
 def flows(db: Database, view: Slice, resolution: int) -> list[dict[str, Any]]:
     """Origin-destination flows between cells at ``resolution`` (5-8), from published flow
     atoms."""
+    fold_now(db)
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     origin = f"o{resolution}"
     destination = "destination" if resolution == 8 else f"d{resolution}"
@@ -122,11 +122,12 @@ def flows(db: Database, view: Slice, resolution: int) -> list[dict[str, Any]]:
 
 def summary(db: Database, view: Slice) -> dict[str, Any]:
     """Totals and mode share from published start atoms, parking from published flow atoms."""
-    modes = _grouped(db, CELLS, CELLS.c.mode, START_SUMS,
+    fold_now(db)
+    modes = _grouped(db, CELLS, CELLS.c.mode, CELL_SUMS,
                      [*view.where(CELLS), CELLS.c.riders_at_least >= view.k])  # fmt: skip
-    total = _empty(START_SUMS)
+    total = _empty(CELL_SUMS)
     for figures in modes.values():
-        _merge(total, figures, START_SUMS)
+        _merge(total, figures, CELL_SUMS)
     parking = _empty(FLOW_SUMS)
     for row in published_flows(db, view):
         _merge(parking, row, FLOW_SUMS)

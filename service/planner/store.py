@@ -1,57 +1,53 @@
-"""The planner roll-ups in the database: added to at ingestion, rebuilt and checked from raw
-trips by ``greenpoints aggregates rebuild``.
-
-On PostgreSQL one upsert per table adds a batch's atoms (counters add up, rider bitmaps OR
-together, ``bit_count`` keeps the lower bound). On SQLite, a single writer, the batch's atoms are
-read, merged in Python and written back.
-"""
+"""The planner roll-ups in the database: added to at ingestion (through the journal,
+``journal.py``), recounted from raw trips after a reversal, and rebuilt and checked from raw
+trips by ``greenpoints aggregates rebuild``."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import h3
-from sqlalchemy import Table, delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from service.persistence.database import Database
-from service.persistence.planner_models import PlannerCell, PlannerFlow
 from service.persistence.rider_models import Trip
+from service.planner import journal
 from service.planner.atoms import (
     CellKey,
     CellTotals,
     FlowKey,
     FlowTotals,
-    parents,
-    riders_at_least,
     trip_atoms,
 )
+from service.planner.tables import (
+    CELL_KEY,
+    CELLS,
+    FLOW_KEY,
+    FLOWS,
+    add_cells,
+    add_flows,
+    cell_rows,
+    cell_totals,
+    chunks,
+    flow_rows,
+    flow_totals,
+    key_of,
+)
 
-CELLS: Table = PlannerCell.__table__  # type: ignore[assignment]
-FLOWS: Table = PlannerFlow.__table__  # type: ignore[assignment]
-CELL_KEY = ("cell", "month", "mode", "hour", "day_type")
-FLOW_KEY = ("origin", "month", "mode", "hour", "day_type", "destination")
-CELL_SUMS = ("starts", "co2_g", "distance_m")
-FLOW_SUMS = ("trips", "parking_judged", "parking_valid")
 TRIP_COLUMNS = ("status", "account_id", "mode", "started_at", "ended_at", "start_cell",
                 "end_cell", "co2_g", "distance_m", "parking")  # fmt: skip
-CHUNK = 500
 REBUILD_BATCH = 20_000
 
 
 def add_trips(session: Session, trips: Sequence[Mapping[str, Any]], zone: dt.tzinfo) -> None:
     """Count newly credited trips (stored trip rows) into the roll-ups, in the caller's
-    transaction."""
+    transaction (journalled: call it last there)."""
     cells, flows = trip_atoms(trips, zone)
-    if cells:
-        _add(session, CELLS, CELL_KEY, CELL_SUMS, [_cell_row(k, v) for k, v in cells.items()])
-    if flows:
-        _add(session, FLOWS, FLOW_KEY, FLOW_SUMS, [_flow_row(k, v) for k, v in flows.items()])
+    journal.append(session, cells, flows)
 
 
 def adjust_co2(session: Session, trip: Trip, delta_g: int, zone: dt.tzinfo) -> None:
@@ -60,8 +56,7 @@ def adjust_co2(session: Session, trip: Trip, delta_g: int, zone: dt.tzinfo) -> N
     if not delta_g:
         return
     cells, _ = trip_atoms([row_of(trip)], zone)
-    _add(session, CELLS, CELL_KEY, CELL_SUMS,
-         [_cell_row(k, CellTotals(co2_g=delta_g)) for k in cells])  # fmt: skip
+    journal.append(session, {key: CellTotals(co2_g=delta_g) for key in cells}, {})
 
 
 def row_of(trip: Trip) -> dict[str, Any]:
@@ -71,12 +66,14 @@ def row_of(trip: Trip) -> dict[str, Any]:
 
 def refresh_for(session: Session, trip_uids: Sequence[str], zone: dt.tzinfo) -> None:
     """Recount, from raw trips, every atom the given trips touch (after a reversal: counters
-    could be taken down, but a bitmap cannot lose a rider's bit)."""
+    could be taken down, but a bitmap cannot lose a rider's bit). Holds the journal until the
+    caller's transaction ends."""
+    journal.hold(session)
     rows = session.execute(select(*_trip_columns()).where(Trip.uid.in_(trip_uids))).mappings()
     touched = [{**row, "status": "credited"} for row in rows if row["account_id"]]
     cells, flows = trip_atoms(touched, zone)
     for table, names, keys in ((CELLS, CELL_KEY, list(cells)), (FLOWS, FLOW_KEY, list(flows))):
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             session.execute(delete(table).where(tuple_(*(table.c[n] for n in names)).in_(chunk)))
     if not cells and not flows:
         return
@@ -87,12 +84,8 @@ def refresh_for(session: Session, trip_uids: Sequence[str], zone: dt.tzinfo) -> 
     hi = max(row["started_at"] for row in touched) + dt.timedelta(days=32)
     near = Trip.start_cell.in_(nearby) & (Trip.started_at > lo) & (Trip.started_at < hi)
     recount_cells, recount_flows = _recount(session, zone, set(cells), set(flows), near)
-    if recount_cells:
-        _add(session, CELLS, CELL_KEY, CELL_SUMS,
-             [_cell_row(k, v) for k, v in recount_cells.items()])  # fmt: skip
-    if recount_flows:
-        _add(session, FLOWS, FLOW_KEY, FLOW_SUMS,
-             [_flow_row(k, v) for k, v in recount_flows.items()])  # fmt: skip
+    add_cells(session, cell_rows(recount_cells))
+    add_flows(session, flow_rows(recount_flows))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,26 +101,40 @@ class RebuildReport:
 
 
 def rebuild(db: Database, zone: dt.tzinfo, *, apply: bool) -> RebuildReport:
-    """Count every credited trip again; compare with the kept roll-ups, and with ``apply``
-    replace them by the recount (in one transaction)."""
-    with db.reading() as session:
-        cells, flows = _recount(session, zone, None, None)
-        kept_cells = {_key(row, CELL_KEY): _cell_totals(row)
-                      for row in session.execute(select(CELLS)).mappings()}  # fmt: skip
-        kept_flows = {_key(row, FLOW_KEY): _flow_totals(row)
-                      for row in session.execute(select(FLOWS)).mappings()}  # fmt: skip
+    """Count every credited trip again and compare with the kept roll-ups (the atoms and the
+    journal, read in one snapshot). With ``apply``, replace them by the recount in one
+    transaction that holds the journal: ingestion waits for it."""
+    if not apply:
+        with db.snapshot() as session:
+            report, _, _ = _compare(session, zone)
+        return report
+    with db.transaction() as session:
+        journal.hold(session)
+        report, cells, flows = _compare(session, zone)
+        if not report.matches:
+            session.execute(delete(CELLS))
+            session.execute(delete(FLOWS))
+            add_cells(session, cell_rows(cells))
+            add_flows(session, flow_rows(flows))
+    return report
+
+
+def _compare(
+    session: Session, zone: dt.tzinfo
+) -> tuple[RebuildReport, dict[CellKey, CellTotals], dict[FlowKey, FlowTotals]]:
+    """The recount from raw trips beside what is kept: the atoms plus the journal."""
+    cells, flows = _recount(session, zone, None, None)
+    kept_cells, kept_flows = journal.pending(session)
+    for row in session.execute(select(CELLS)).mappings():
+        kept_cells.setdefault(key_of(row, CELL_KEY), CellTotals()).add(cell_totals(row))
+    for row in session.execute(select(FLOWS)).mappings():
+        kept_flows.setdefault(key_of(row, FLOW_KEY), FlowTotals()).add(flow_totals(row))
     report = RebuildReport(
         len(cells), len(flows),
         sorted(k for k in set(cells) | set(kept_cells) if cells.get(k) != kept_cells.get(k)),
         sorted(k for k in set(flows) | set(kept_flows) if flows.get(k) != kept_flows.get(k)),
     )  # fmt: skip
-    if apply and not report.matches:
-        with db.transaction() as session:
-            session.execute(delete(CELLS))
-            session.execute(delete(FLOWS))
-            _add(session, CELLS, CELL_KEY, CELL_SUMS, [_cell_row(k, v) for k, v in cells.items()])
-            _add(session, FLOWS, FLOW_KEY, FLOW_SUMS, [_flow_row(k, v) for k, v in flows.items()])
-    return report
+    return report, cells, flows
 
 
 def _recount(
@@ -163,95 +170,3 @@ def _recount(
 def _trip_columns() -> list:
     return [Trip.uid, *(getattr(Trip, name) for name in TRIP_COLUMNS if name != "parking"),
             Trip.parking]  # fmt: skip
-
-
-def _add(
-    session: Session,
-    table: Table,
-    key: tuple[str, ...],
-    sums: tuple[str, ...],
-    rows: list[dict[str, Any]],
-) -> None:
-    rows.sort(key=lambda row: tuple(row[k] for k in key))
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        connection = session.connection()
-        for chunk in _chunks(rows):
-            connection.execute(_postgres_upsert(table, key, sums), chunk)
-        return
-    session.flush()
-    for chunk in _chunks(rows):
-        wanted = [tuple(row[k] for k in key) for row in chunk]
-        stored = {
-            _key(row, key): row
-            for row in session.execute(
-                select(table).where(tuple_(*(table.c[k] for k in key)).in_(wanted))
-            ).mappings()
-        }
-        for row in chunk:
-            old = stored.get(tuple(row[k] for k in key))
-            if old is not None:
-                for name in sums:
-                    row[name] += old[name]
-                row["riders"] |= old["riders"]
-                row["riders_at_least"] = riders_at_least(row["riders"])
-        statement = sqlite.insert(table)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(key),
-                set_={c.name: statement.excluded[c.name] for c in table.columns},
-            ),
-            chunk,
-        )
-
-
-@functools.cache
-def _postgres_upsert(table: Table, key: tuple[str, ...], sums: tuple[str, ...]) -> Any:
-    """Counters add up, bitmaps OR together, the lower bound follows (built once: this runs in
-    every ingestion transaction)."""
-    statement = postgresql.insert(table)
-    merged = table.c.riders.op("|")(statement.excluded.riders)
-    return statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={
-            **{name: table.c[name] + statement.excluded[name] for name in sums},
-            "riders": merged,
-            "riders_at_least": func.bit_count(merged),
-        },
-    )
-
-
-def _cell_row(key: CellKey, totals: CellTotals) -> dict[str, Any]:
-    cell, month, mode, hour, day_type = key
-    coarse = parents(cell)
-    return {"cell": cell, "month": month, "mode": mode, "hour": hour, "day_type": day_type,
-            **{f"c{r}": coarse[r] for r in (5, 6, 7, 8)},
-            **{name: getattr(totals, name) for name in CELL_SUMS},
-            "riders": totals.riders, "riders_at_least": riders_at_least(totals.riders)}  # fmt: skip
-
-
-def _flow_row(key: FlowKey, totals: FlowTotals) -> dict[str, Any]:
-    origin, month, mode, hour, day_type, destination = key
-    o = parents(origin)
-    d = parents(destination) if destination else dict.fromkeys((5, 6, 7), "")
-    return {"origin": origin, "month": month, "mode": mode, "hour": hour, "day_type": day_type,
-            "destination": destination, **{f"o{r}": o[r] for r in (5, 6, 7, 8)},
-            **{f"d{r}": d[r] for r in (5, 6, 7)},
-            **{name: getattr(totals, name) for name in FLOW_SUMS},
-            "riders": totals.riders, "riders_at_least": riders_at_least(totals.riders)}  # fmt: skip
-
-
-def _cell_totals(row: Mapping[str, Any]) -> CellTotals:
-    return CellTotals(**{name: int(row[name]) for name in CELL_SUMS}, riders=row["riders"])
-
-
-def _flow_totals(row: Mapping[str, Any]) -> FlowTotals:
-    return FlowTotals(**{name: int(row[name]) for name in FLOW_SUMS}, riders=row["riders"])
-
-
-def _key(row: Mapping[str, Any], names: Iterable[str]) -> tuple:
-    return tuple(row[n] for n in names)
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
