@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from mock_clients.local_service import free_port
 from service.settings import normalise_database_url
 
 
@@ -37,12 +38,6 @@ def missing(what: str) -> None:
     if in_ci():
         pytest.fail(f"{message} (CI=true: integration tests must run against real servers)")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
