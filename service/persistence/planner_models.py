@@ -88,7 +88,7 @@ class PlannerFlow(Base):
 
 def _journal_of(atoms: Table, name: str) -> Table:
     """A journal of additions to ``atoms``: the same columns but the lower bound (a fold
-    recomputes it), any number of rows per atom, in the order they came."""
+    recomputes it), any number of rows per atom."""
     return Table(
         name,
         Base.metadata,

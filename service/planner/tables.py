@@ -17,8 +17,7 @@ from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.orm import Session
 
 from service.persistence.planner_models import PlannerCell, PlannerFlow
-from service.planner.atoms import CellKey, CellTotals, FlowKey, FlowTotals, parents
-from service.planner.atoms import riders_at_least as bits_set
+from service.planner.atoms import CellKey, CellTotals, FlowKey, FlowTotals, parents, riders_at_least
 
 CELLS: Table = PlannerCell.__table__  # type: ignore[assignment]
 FLOWS: Table = PlannerFlow.__table__  # type: ignore[assignment]
@@ -93,7 +92,7 @@ def _add(
                 for name in sums:
                     row[name] += old[name]
                 row["riders"] |= old["riders"]
-                row["riders_at_least"] = bits_set(row["riders"])
+                row["riders_at_least"] = riders_at_least(row["riders"])
         statement = sqlite.insert(table)
         session.execute(
             statement.on_conflict_do_update(
@@ -135,7 +134,7 @@ def _cell_row(key: CellKey, totals: CellTotals) -> dict[str, Any]:
     return {"cell": cell, "month": month, "mode": mode, "hour": hour, "day_type": day_type,
             **{f"c{r}": coarse[r] for r in (5, 6, 7, 8)},
             **{name: getattr(totals, name) for name in CELL_SUMS},
-            "riders": totals.riders, "riders_at_least": bits_set(totals.riders)}  # fmt: skip
+            "riders": totals.riders, "riders_at_least": riders_at_least(totals.riders)}  # fmt: skip
 
 
 def _flow_row(key: FlowKey, totals: FlowTotals) -> dict[str, Any]:
@@ -146,4 +145,4 @@ def _flow_row(key: FlowKey, totals: FlowTotals) -> dict[str, Any]:
             "destination": destination, **{f"o{r}": o[r] for r in (5, 6, 7, 8)},
             **{f"d{r}": d[r] for r in (5, 6, 7)},
             **{name: getattr(totals, name) for name in FLOW_SUMS},
-            "riders": totals.riders, "riders_at_least": bits_set(totals.riders)}  # fmt: skip
+            "riders": totals.riders, "riders_at_least": riders_at_least(totals.riders)}  # fmt: skip
