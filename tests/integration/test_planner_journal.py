@@ -13,7 +13,7 @@ import uuid
 
 import h3
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service.persistence.database import Database
 from service.persistence.planner_models import CELL_JOURNAL, FLOW_JOURNAL, PlannerCell
@@ -153,6 +153,19 @@ def test_reversing_a_journalled_trip_counts_it_out_exactly(app, svc):
     assert _journalled(svc.db) == 0  # the reversal folded before it recounted
     assert store.rebuild(svc.db, svc.policy.zone, apply=False).matches
     assert summary(svc.db, _month_slice())["trips"] == 3
+
+
+def test_a_rebuild_counts_journalled_trips_once(app, svc):
+    headers, refs = _operator_and_riders(svc, 4)
+    svc.folding = Folding(svc.db, interval_s=3600)
+    _post(app, headers, _trips(refs, 1)[:1])
+    _post(app, headers, _trips(refs, 1)[1:])  # three trips journalled, not folded
+    with svc.db.transaction() as session:  # damage the folded atom, so the rebuild replaces it
+        session.execute(update(PlannerCell).values(starts=PlannerCell.starts + 5))
+    assert not store.rebuild(svc.db, svc.policy.zone, apply=True).matches
+    fold_now(svc.db)
+    assert store.rebuild(svc.db, svc.policy.zone, apply=False).matches
+    assert _atom_starts(svc.db) == 4
 
 
 def test_while_a_recount_holds_the_journal_appends_wait_for_it(app, svc):
