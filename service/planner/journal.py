@@ -44,11 +44,9 @@ from service.planner.tables import (
     add_cells,
     add_flows,
     cell_rows,
-    cell_totals,
     flow_rows,
-    flow_totals,
-    key_of,
     postgres_upsert,
+    summed,
 )
 
 log = logging.getLogger(__name__)
@@ -98,13 +96,7 @@ def hold(session: Session) -> None:
 
 def pending(session: Session) -> tuple[dict[CellKey, CellTotals], dict[FlowKey, FlowTotals]]:
     """What the journal holds, merged per atom."""
-    cells: dict[CellKey, CellTotals] = {}
-    flows: dict[FlowKey, FlowTotals] = {}
-    for row in session.execute(select(CELL_JOURNAL)).mappings():
-        cells.setdefault(key_of(row, CELL_KEY), CellTotals()).add(cell_totals(row))
-    for row in session.execute(select(FLOW_JOURNAL)).mappings():
-        flows.setdefault(key_of(row, FLOW_KEY), FlowTotals()).add(flow_totals(row))
-    return cells, flows
+    return summed(session, CELL_JOURNAL, FLOW_JOURNAL)
 
 
 def fold_now(db: Database) -> None:

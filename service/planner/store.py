@@ -31,11 +31,9 @@ from service.planner.tables import (
     add_cells,
     add_flows,
     cell_rows,
-    cell_totals,
     chunks,
     flow_rows,
-    flow_totals,
-    key_of,
+    summed,
 )
 
 TRIP_COLUMNS = ("status", "account_id", "mode", "started_at", "ended_at", "start_cell",
@@ -124,11 +122,7 @@ def _compare(
 ) -> tuple[RebuildReport, dict[CellKey, CellTotals], dict[FlowKey, FlowTotals]]:
     """The recount from raw trips beside what is kept: the atoms plus the journal."""
     cells, flows = _recount(session, zone, None, None)
-    kept_cells, kept_flows = journal.pending(session)
-    for row in session.execute(select(CELLS)).mappings():
-        kept_cells.setdefault(key_of(row, CELL_KEY), CellTotals()).add(cell_totals(row))
-    for row in session.execute(select(FLOWS)).mappings():
-        kept_flows.setdefault(key_of(row, FLOW_KEY), FlowTotals()).add(flow_totals(row))
+    kept_cells, kept_flows = summed(session, CELLS, FLOWS, *journal.pending(session))
     report = RebuildReport(
         len(cells), len(flows),
         sorted(k for k in set(cells) | set(kept_cells) if cells.get(k) != kept_cells.get(k)),

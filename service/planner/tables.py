@@ -54,6 +54,24 @@ def flow_totals(row: Mapping[str, Any]) -> FlowTotals:
     return FlowTotals(**{name: int(row[name]) for name in FLOW_SUMS}, riders=row["riders"])
 
 
+def summed(
+    session: Session,
+    cells_table: Table,
+    flows_table: Table,
+    cells: dict[CellKey, CellTotals] | None = None,
+    flows: dict[FlowKey, FlowTotals] | None = None,
+) -> tuple[dict[CellKey, CellTotals], dict[FlowKey, FlowTotals]]:
+    """The rows of a start-atom and a flow-atom table (the atoms, or their journals) summed per
+    atom, added to ``cells`` and ``flows`` when given."""
+    cells = {} if cells is None else cells
+    flows = {} if flows is None else flows
+    for row in session.execute(select(cells_table)).mappings():
+        cells.setdefault(key_of(row, CELL_KEY), CellTotals()).add(cell_totals(row))
+    for row in session.execute(select(flows_table)).mappings():
+        flows.setdefault(key_of(row, FLOW_KEY), FlowTotals()).add(flow_totals(row))
+    return cells, flows
+
+
 def key_of(row: Mapping[str, Any], names: Iterable[str]) -> tuple:
     return tuple(row[n] for n in names)
 
