@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 import shapely
 from shapely.geometry import Point
 
@@ -37,6 +39,7 @@ from geo.zones import GlobalRules, Zone
 ORIGIN = Point(0.0, 0.0)
 NEAREST_SEARCH_M = 2_000
 MAX_ACCURACY_M = 100
+DECISIONS_KEPT = 4_096  # distinct sets of zones a judge remembers its decision for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +79,12 @@ class ParkingVerdict:
             "nearest_allowed": nearest,
         }
 
+    @functools.cached_property
+    def json(self) -> bytes:
+        """``as_dict`` as JSON, made once per verdict: a judge hands out the same verdict
+        object for every point whose decision was remembered."""
+        return orjson.dumps(self.as_dict())
+
 
 class ParkingJudge:
     """Parking verdicts over one set of zones (rebuilt whenever the zones change)."""
@@ -86,6 +95,9 @@ class ParkingJudge:
         self._service_areas = [
             i for i, zone in enumerate(index.zones) if zone.zone_type == "service_area"
         ]
+        # A decision depends only on the zones the point counts as inside and on whether any
+        # service area is in force: a city has few such combinations, and the API asks often.
+        self._decisions: dict[tuple[tuple[int, ...], bool], ParkingVerdict] = {}
 
     def judge(
         self,
@@ -138,16 +150,25 @@ class ParkingJudge:
 
     def _decide(self, inside: list[int], applies: Callable[[Zone], bool]) -> ParkingVerdict:
         """The verdict from the zones the point counts as inside, by precedence (no nearest
-        parking yet: that is looked up only for a final refusal)."""
+        parking yet: that is looked up only for a final refusal). Remembered per (zones
+        inside, service areas in force), up to ``DECISIONS_KEPT`` of them."""
+        zones = self.index.zones
+        key = (tuple(inside), any(applies(zones[i]) for i in self._service_areas))
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= DECISIONS_KEPT:
+                self._decisions.clear()
+            decision = self._decisions[key] = self._decide_anew(*key)
+        return decision
+
+    def _decide_anew(self, inside: tuple[int, ...], service_area_in_force: bool) -> ParkingVerdict:
         zones = self.index.zones
 
         def refuse(reason: str, zone: Zone | None) -> ParkingVerdict:
             zone_id, zone_type = (zone.zone_id, zone.zone_type) if zone else (None, None)
             return ParkingVerdict(False, reason, zone_id, zone_type, "invalid", None)
 
-        if any(applies(zones[i]) for i in self._service_areas) and not any(
-            zones[i].zone_type == "service_area" for i in inside
-        ):
+        if service_area_in_force and not any(zones[i].zone_type == "service_area" for i in inside):
             return refuse("outside_service_area", None)
         station_parking = self.global_rules.station_parking
         decided: Zone | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import orjson
 from flask import Response, request
 
 from service.api.blueprint import Blueprint
@@ -86,7 +85,7 @@ def check() -> Response:
         svc.zones, svc.policy, lat=query["lat"], lng=query["lng"], operator=caller().subject,
         vehicle_type=query["vehicle_type"], accuracy_m=query["accuracy_m"],
     )  # fmt: skip
-    return Response(orjson.dumps(verdict.as_dict()), content_type="application/json")
+    return Response(verdict.json, content_type="application/json")
 
 
 @blp.route("/compliance", methods=["GET"])

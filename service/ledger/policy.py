@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 
@@ -18,7 +19,7 @@ class LedgerPolicy:
         """Points for ``co2_g`` grams: exact integer arithmetic, rounded down once."""
         return co2_g * self.points_per_kg_co2 // 1000
 
-    @property
+    @functools.cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import orjson
 from shapely.geometry import box
 
 from geo.index import ZoneIndex
@@ -101,3 +102,26 @@ def test_a_stored_verdict_reads_back_as_it_was():
     assert ParkingVerdict.from_dict(stored) == verdict
     allowed = ParkingVerdict(True, "global_rules", None, None, "other_valid", None)
     assert ParkingVerdict.from_dict(allowed.as_dict()) == allowed
+
+
+def test_one_judge_remembers_decisions_without_mixing_moments_operators_or_points():
+    """A judge reuses its decision for the same zones; the moment, the operator and the point
+    must still make their own difference."""
+    night_area = zone(
+        "night-area", "service_area", shape=box(121.40, 31.20, 121.41, 31.21),
+        schedule=Schedule(start=dt.time(22), end=dt.time(6)),
+    )  # fmt: skip
+    only_b = zone("b-only", "no_parking", operators=frozenset({"op_b"}))
+    corral = zone("corral", "parking", shape=box(121.4750, 31.2300, 121.4755, 31.2305))
+    shared = ParkingJudge(ZoneIndex([night_area, only_b, corral]), DEFAULT_RULES)
+
+    def ask(at=MONDAY_NOON, lng=POINT["lng"], **query):
+        return shared.judge(lng=lng, lat=31.2302, at=at.astimezone(dt.UTC), local=at, **query)
+
+    assert ask(operator="op_a").reason == "global_rules"
+    assert ask(at=MONDAY_NOON.replace(hour=23), operator="op_a").reason == "outside_service_area"
+    near, far = ask(lng=121.4744, operator="op_b"), ask(lng=121.4731, operator="op_b")
+    assert (near.reason, far.reason) == ("no_parking_zone", "no_parking_zone")
+    assert near.nearest_allowed[0] == far.nearest_allowed[0] == "corral"
+    assert 50 < near.nearest_allowed[1] < 60 and 175 < far.nearest_allowed[1] < 185
+    assert orjson.loads(far.json) == far.as_dict()
