@@ -95,6 +95,11 @@ class ParkingJudge:
         self._service_areas = [
             i for i, zone in enumerate(index.zones) if zone.zone_type == "service_area"
         ]
+        # Zones in force for everyone at every moment need no per-question check.
+        self._conditional = frozenset(
+            i for i, zone in enumerate(index.zones) if not zone.always_applies
+        )
+        self._service_area_always = any(index.zones[i].always_applies for i in self._service_areas)
         # A decision depends only on the zones the point counts as inside and on whether any
         # service area is in force: a city has few such combinations, and the API asks often.
         self._decisions: dict[tuple[tuple[int, ...], bool], ParkingVerdict] = {}
@@ -119,16 +124,21 @@ class ParkingJudge:
         them already.
         """
         zones = self.index.zones
-        accuracy_m = max(0.0, min(float(accuracy_m), MAX_ACCURACY_M))
 
         def applies(zone: Zone) -> bool:
             return zone.applies_to(at=at, local=local, operator=operator, vehicle_type=vehicle_type)
 
         if containing is None:
             containing = self.index.zones_at(lng, lat)
-        inside = [i for i in containing if applies(zones[i])]
+        if self._conditional.isdisjoint(containing):
+            inside = list(containing)
+        else:
+            inside = [i for i in containing if applies(zones[i])]
         decision = self._decide(inside, applies)
-        if not decision.allowed and accuracy_m > 0 and decision.reason != "outside_service_area":
+        if decision.allowed:
+            return decision
+        accuracy_m = max(0.0, min(float(accuracy_m), MAX_ACCURACY_M))
+        if accuracy_m > 0 and decision.reason != "outside_service_area":
             near = self.index.zones_within(lng, lat, accuracy_m)
             parking_near = {i for i, _ in near if zones[i].zone_type == "parking"}
             merged = set(inside) | {i for i in parking_near if applies(zones[i])}
@@ -153,7 +163,8 @@ class ParkingJudge:
         parking yet: that is looked up only for a final refusal). Remembered per (zones
         inside, service areas in force), up to ``DECISIONS_KEPT`` of them."""
         zones = self.index.zones
-        key = (tuple(inside), any(applies(zones[i]) for i in self._service_areas))
+        in_force = self._service_area_always or any(applies(zones[i]) for i in self._service_areas)
+        key = (tuple(inside), in_force)
         decision = self._decisions.get(key)
         if decision is None:
             if len(self._decisions) >= DECISIONS_KEPT:

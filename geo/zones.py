@@ -80,6 +80,11 @@ class Schedule:
     start: dt.time | None = None
     end: dt.time | None = None  # exclusive; end < start wraps past midnight
 
+    @property
+    def always(self) -> bool:
+        """Every day, all day."""
+        return self.days is None and (self.start is None or self.end is None)
+
     def applies(self, local: dt.datetime) -> bool:
         if self.days is not None and local.isoweekday() not in self.days:
             return False
@@ -111,6 +116,18 @@ class Zone:
     @property
     def key(self) -> str:
         return f"{self.zone_id}@{self.version}"
+
+    @property
+    def always_applies(self) -> bool:
+        """In force for every operator and vehicle type at every moment: ``applies_to`` is
+        true whatever it is asked."""
+        return (
+            self.operators is None
+            and self.vehicle_types is None
+            and self.schedule.always
+            and self.effective is None
+            and self.retired is None
+        )
 
     def applies_to(
         self,
