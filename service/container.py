@@ -10,6 +10,7 @@ from service.auth import keys
 from service.auth.tokens import TokenService, load_jwks
 from service.geofence.catalog import ZoneCatalog
 from service.ingest.batch import Ingestor
+from service.ingest.coalesce import Coalescer
 from service.ingest.plausibility import PlausibilityRules
 from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
@@ -37,6 +38,13 @@ class Services:
     parking_rules: ParkingRules
     folding: Folding
     fulfil: Fulfiller = issue_locally
+    # Trip requests go through this, so that small ones arriving together share a batch.
+    intake: Coalescer = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = Coalescer(
+            lambda operator, items, now: self.ingestor().ingest_indexed(operator, items, now)
+        )
 
     def ingestor(self) -> Ingestor:
         settings = self.settings

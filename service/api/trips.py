@@ -160,8 +160,8 @@ def _ingest(*, mds: bool) -> Response:
             f"at most {MAX_BATCH} trips per request; this one has {len(raws)}",
             errors={"trips": [f"at most {MAX_BATCH} items"]},
         )
-    answer = svc.ingestor().ingest(operator, decode_items(raws, mds=mds), now)
-    payload = orjson.dumps(answer)
+    items = decode_items(raws, mds=mds)
+    payload = orjson.dumps(svc.intake.ingest(operator, items, now).answer(len(items)))
     if key is not None:
         kept = replay.remember(svc.db, operator, key, digest, replay.Answer(200, payload), now)
         return _json(kept.body, kept.status_code, replayed=kept.body != payload)

@@ -61,6 +61,31 @@ class ItemFailure:
                 "error_description": self.error_description, "field": self.field}  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """A batch's results and failures, each by the index of its item."""
+
+    results: dict[int, dict[str, Any]]
+    failures: list[ItemFailure]
+
+    def answer(self, total: int) -> dict[str, Any]:
+        """The answer API.md gives: ``total``, ``success``, ``results``, ``failures``."""
+        return {
+            "total": total,
+            "success": len(self.results),
+            "results": [self.results[i] for i in sorted(self.results)],
+            "failures": [f.as_dict() for f in sorted(self.failures, key=lambda f: f.index)],
+        }
+
+    def part(self, start: int, stop: int) -> Outcome:
+        """The items ``start`` to ``stop`` (exclusive) of this batch, indexed from 0."""
+        return Outcome(
+            {i - start: result for i, result in self.results.items() if start <= i < stop},
+            [dataclasses.replace(f, index=f.index - start)
+             for f in self.failures if start <= f.index < stop],
+        )  # fmt: skip
+
+
 class _Envelope(msgspec.Struct):
     trips: list[msgspec.Raw]
 
@@ -129,6 +154,15 @@ class Ingestor:
         now: dt.datetime | None = None,
     ) -> dict[str, Any]:
         """The answer API.md gives: ``total``, ``success``, ``results``, ``failures``."""
+        return self.ingest_indexed(operator_id, items, now).answer(len(items))
+
+    def ingest_indexed(
+        self,
+        operator_id: str,
+        items: Sequence[TripIn | ItemFailure],
+        now: dt.datetime | None = None,
+    ) -> Outcome:
+        """Every item's result or failure, by its index in ``items``."""
         now = now or dt.datetime.now(dt.UTC)
         unread = [item for item in items if isinstance(item, ItemFailure)]
         trips = [(i, t) for i, t in enumerate(items) if isinstance(t, TripIn)]
@@ -149,13 +183,7 @@ class Ingestor:
             if first in results:
                 results[index] = {**results[first], "status": "duplicate",
                                   "original_status": results[first]["status"]}  # fmt: skip
-        failures.sort(key=lambda f: f.index)
-        return {
-            "total": len(items),
-            "success": len(results),
-            "results": [results[i] for i in sorted(results)],
-            "failures": [f.as_dict() for f in failures],
-        }
+        return Outcome(results, failures)
 
     def _distinct(
         self, operator_id: str, trips: list[tuple[int, TripIn]], failures: list[ItemFailure]

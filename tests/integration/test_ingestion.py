@@ -6,6 +6,7 @@ reduces 230.3 g, credited as 230 g and 230 points (1,000 points per kg).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import threading
 import uuid
@@ -298,6 +299,52 @@ def test_concurrent_copies_of_one_batch_credit_each_trip_once(svc, app, city):
     assert sum(credited) == 200
     for _, account_id in riders:
         assert _pending(svc, account_id) == 10 * 230
+    assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
+
+
+def test_concurrent_small_requests_are_each_answered_as_if_alone(svc, app, city):
+    """Small requests arriving together may share a batch (``service.ingest.coalesce``);
+    each still gets its own answer, its own indexes, and every trip is credited once."""
+    operator_id, headers = _operator(svc)
+    riders = [_linked_rider(svc, operator_id) for _ in range(8)]
+    trips = [_trip(riders[i % 8][0], ended=NOW - dt.timedelta(hours=1 + i // 8)) for i in range(32)]
+    bodies = [[trip] for trip in trips]  # one trip a request
+    bodies += [[trip] for trip in trips[:8]]  # the same trip again, concurrently
+    bodies += [[{**trip, "distance_m": 2400}] for trip in trips[8:12]]  # same id, other content
+    bodies += [[_trip(riders[0][0], ended=NOW - dt.timedelta(days=2, hours=i)), {"trip_id": 5}]
+               for i in range(4)]  # fmt: skip
+    answers: dict[int, tuple[int, dict]] = {}
+    start = threading.Barrier(16, timeout=60)
+
+    def submit(first: int) -> None:
+        client = app.test_client()
+        start.wait()
+        for n in range(first, len(bodies), 16):
+            answer = client.post("/v1/trips", headers=headers, json={"trips": bodies[n]})
+            answers[n] = (answer.status_code, answer.get_json())
+
+    threads = [threading.Thread(target=submit, args=(first,)) for first in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(answers) == list(range(len(bodies)))
+    assert {status for status, _ in answers.values()} == {200}
+    credited = collections.Counter()
+    for n, (_, body) in answers.items():
+        assert body["total"] == len(bodies[n]) == body["success"] + len(body["failures"])
+        for result, sent in zip(body["results"], bodies[n], strict=False):
+            assert result["trip_id"] == sent["trip_id"]
+            credited[sent["trip_id"]] += result["status"] == "credited"
+    assert all(credited[trip["trip_id"]] == 1 for trip in trips)
+    for n in range(40, 44):  # the same trip_id with other content: a conflict at index 0
+        assert [(f["index"], f["error"]) for f in answers[n][1]["failures"]] == [(0, "conflict")]
+    for n in range(44, 48):  # one good trip, one unreadable at index 1
+        body = answers[n][1]
+        assert [r["status"] for r in body["results"]] == ["credited"]
+        assert [(f["index"], f["field"]) for f in body["failures"]] == [(1, "trip_id")]
+    assert _pending(svc, riders[0][1]) == 4 * 230 + 4 * 230
+    assert all(_pending(svc, account) == 4 * 230 for _, account in riders[1:])
     assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
 
 
