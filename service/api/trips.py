@@ -164,8 +164,12 @@ def _ingest(*, mds: bool) -> Response:
     payload = orjson.dumps(svc.intake.ingest(operator, items, now).answer(len(items)))
     if key is not None:
         kept = replay.remember(svc.db, operator, key, digest, replay.Answer(200, payload), now)
-        return _json(kept.body, kept.status_code, replayed=kept.body != payload)
-    return _json(payload, 200)
+        response = _json(kept.body, kept.status_code, replayed=kept.body != payload)
+    else:
+        response = _json(payload, 200)
+    # The roll-ups are folded after the answer is sent, so no request waits for a fold.
+    response.call_on_close(svc.folding.after_commit)
+    return response
 
 
 def _limit_rate(operator: str) -> None:

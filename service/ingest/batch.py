@@ -154,7 +154,9 @@ class Ingestor:
         now: dt.datetime | None = None,
     ) -> dict[str, Any]:
         """The answer API.md gives: ``total``, ``success``, ``results``, ``failures``."""
-        return self.ingest_indexed(operator_id, items, now).answer(len(items))
+        outcome = self.ingest_indexed(operator_id, items, now)
+        self.folding.after_commit()
+        return outcome.answer(len(items))
 
     def ingest_indexed(
         self,
@@ -162,7 +164,8 @@ class Ingestor:
         items: Sequence[TripIn | ItemFailure],
         now: dt.datetime | None = None,
     ) -> Outcome:
-        """Every item's result or failure, by its index in ``items``."""
+        """Every item's result or failure, by its index in ``items``. The roll-up journal is
+        left to the caller to fold (``Folding.after_commit``), once the answer is out."""
         now = now or dt.datetime.now(dt.UTC)
         unread = [item for item in items if isinstance(item, ItemFailure)]
         trips = [(i, t) for i, t in enumerate(items) if isinstance(t, TripIn)]
@@ -178,7 +181,6 @@ class Ingestor:
                 # Anything else (the database away) is not retried here.
                 if attempt == WRITE_ATTEMPTS - 1 or not _lost_race(exc):
                     raise
-        self.folding.after_commit()
         for index, first in echoes:
             if first in results:
                 results[index] = {**results[first], "status": "duplicate",

@@ -67,7 +67,11 @@ def _trips(refs: list[str], per_rider: int) -> list[dict]:
 
 
 def _post(app, headers, trips) -> list[dict]:
-    answer = app.test_client().post("/v1/trips", headers=headers, json={"trips": trips})
+    # Buffered, the answer is read whole and closed, as a WSGI server does once it has sent
+    # it: the fold runs then.
+    answer = app.test_client().post(
+        "/v1/trips", headers=headers, json={"trips": trips}, buffered=True
+    )
     assert answer.status_code == 200, answer.get_json()
     return answer.get_json()["results"]
 
