@@ -36,12 +36,10 @@ class Writer:
         self.batches: list[list[str | int]] = []
         self.hold = threading.Event()
         self.hold.set()
-        self.entered = threading.Semaphore(0)
         self.doomed: set[str] = set()
 
     def __call__(self, operator: str, items: Sequence[Item], now: dt.datetime) -> Outcome:
         self.batches.append([i.trip_id if isinstance(i, TripIn) else i.index for i in items])
-        self.entered.release()
         assert self.hold.wait(DEADLINE_S)
         if self.doomed.intersection(self.batches[-1]):
             raise ConnectionError("database away")
@@ -71,7 +69,7 @@ def start_first_batch(coalescer: Coalescer, writer: Writer, pool, trip_id: str =
     """A one-trip request whose batch is being written (held) when this returns."""
     writer.hold.clear()
     first = pool.submit(coalescer.ingest, "op", [trip(trip_id)], NOW)
-    assert writer.entered.acquire(timeout=DEADLINE_S)
+    until(lambda: writer.batches[-1:] == [[trip_id]])
     return first
 
 
@@ -85,7 +83,6 @@ def test_requests_arriving_during_a_write_share_the_next_batch_with_their_own_in
     writer.hold.set()
 
     assert first.result(DEADLINE_S).answer(1)["results"] == [{"trip_id": "a"}]
-    assert writer.batches == [["a"], ["b1", "b2", "c1", 3, "c3"]]
     assert second.result(DEADLINE_S).answer(2) == {
         "total": 2, "success": 2, "results": [{"trip_id": "b1"}, {"trip_id": "b2"}],
         "failures": [],
@@ -94,6 +91,7 @@ def test_requests_arriving_during_a_write_share_the_next_batch_with_their_own_in
     assert third_answer["results"] == [{"trip_id": "c1"}, {"trip_id": "c3"}]
     assert [f["index"] for f in third_answer["failures"]] == [1]
     assert third.result().results.keys() == {0, 2}
+    assert writer.batches == [["a"], ["b1", "b2", "c1", 3, "c3"]]
     assert coalescer.waiting("op") == 0
 
 
@@ -113,7 +111,7 @@ def test_a_big_request_goes_alone_without_waiting(writer, pool):
     first = start_first_batch(coalescer, writer, pool)
     big = [trip(f"big{n}") for n in range(3)]
     writer_done = pool.submit(coalescer.ingest, "op", big, NOW)
-    assert writer.entered.acquire(timeout=DEADLINE_S)  # written while the first one is
+    until(lambda: len(writer.batches) == 2)  # written while the first one is
     writer.hold.set()
     assert writer_done.result(DEADLINE_S).results.keys() == {0, 1, 2}
     first.result(DEADLINE_S)
@@ -147,7 +145,7 @@ def test_operators_do_not_wait_for_each_other(writer, pool):
     coalescer = Coalescer(writer)
     first = start_first_batch(coalescer, writer, pool)
     other = pool.submit(coalescer.ingest, "other-op", [trip("o")], NOW)
-    assert writer.entered.acquire(timeout=DEADLINE_S)  # written while "op" is
+    until(lambda: len(writer.batches) == 2)  # written while "op" is
     writer.hold.set()
     assert other.result(DEADLINE_S).results == {0: {"trip_id": "o"}}
     first.result(DEADLINE_S)
