@@ -82,7 +82,8 @@ class Coalescer:
             return
         with self._lock:
             queue = self._queues.get(operator_id)
-            if queue is not None and me in queue:
+            # Still waiting, neither answered nor made leader (both happen under this lock).
+            if not me.settled.is_set() and queue is not None and me in queue:
                 queue.remove(me)
                 raise TimeoutError(
                     f"trips of {operator_id} waited over {WAIT_S:.0f} s to be written"

@@ -149,3 +149,16 @@ def test_operators_do_not_wait_for_each_other(writer, pool):
     writer.hold.set()
     assert other.result(DEADLINE_S).results == {0: {"trip_id": "o"}}
     first.result(DEADLINE_S)
+
+
+def test_a_request_that_waits_too_long_gives_up_and_leaves_the_line(writer, pool, monkeypatch):
+    monkeypatch.setattr("service.ingest.coalesce.WAIT_S", 0.2)
+    coalescer = Coalescer(writer)
+    first = start_first_batch(coalescer, writer, pool)
+    with pytest.raises(TimeoutError):
+        coalescer.ingest("op", [trip("late")], NOW)
+    assert coalescer.waiting("op") == 0
+    writer.hold.set()
+    first.result(DEADLINE_S)
+    assert coalescer.ingest("op", [trip("next")], NOW).results == {0: {"trip_id": "next"}}
+    assert writer.batches == [["a"], ["next"]]
