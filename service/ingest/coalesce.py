@@ -51,8 +51,9 @@ class Coalescer:
         self._small = small
         self._limit = limit
         self._lock = threading.Lock()
-        self._queues: dict[str, deque[_Request]] = {}  # requests waiting, per operator
-        self._writing: set[str] = set()  # operators with a batch being written
+        # Requests waiting, per operator; an operator has an entry, empty or not, from when a
+        # request starts a batch until the last batch in line is written.
+        self._queues: dict[str, deque[_Request]] = {}
 
     def ingest(self, operator_id: str, items: Sequence[Item], now: dt.datetime) -> Outcome:
         """The outcome of this request's items, by their index in ``items``."""
@@ -61,10 +62,8 @@ class Coalescer:
         trip_ids = frozenset(item.trip_id for item in items if isinstance(item, TripIn))
         me = _Request(items, now, trip_ids)
         with self._lock:
-            queue = self._queues.setdefault(operator_id, deque())
-            queue.append(me)
-            # Waiting requests exist only while a batch is written or its successor starts.
-            me.leads = len(queue) == 1 and operator_id not in self._writing
+            me.leads = operator_id not in self._queues
+            self._queues.setdefault(operator_id, deque()).append(me)
         if not me.leads:
             self._wait(operator_id, me)
             if not me.leads:
@@ -95,7 +94,6 @@ class Coalescer:
         """Write the next group (this request first), then hand over to the next in line."""
         with self._lock:
             group = self._take(self._queues[operator_id])
-            self._writing.add(operator_id)
         assert group[0] is me
         try:
             items: list[Item] = []
@@ -111,7 +109,6 @@ class Coalescer:
                 request.error = exc
         finally:
             with self._lock:
-                self._writing.discard(operator_id)
                 queue = self._queues[operator_id]
                 if queue:
                     queue[0].leads = True
