@@ -25,6 +25,7 @@ from service.api import (
     methodologies,
     oauth,
     parking,
+    parking_direct,
     planner_page,
     rebalancing,
     reports,
@@ -135,5 +136,6 @@ def create_app(
     for name, schema in {**trip_components(), **vehicle_components()}.items():
         api.spec.components.schema(name, component=schema)
     register_problem_handlers(app)
+    parking_direct.install(app, app.extensions["greenpoints"])
     logging.getLogger("service").setLevel(logging.INFO)
     return app

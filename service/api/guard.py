@@ -11,17 +11,27 @@ from flask import g, request
 from service.api.context import services
 from service.api.docs import document, may_answer
 from service.api.text import NUL
+from service.auth.tokens import Principal, TokenService
 from service.errors import Forbidden, NotFound, Unauthenticated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def bearer_token() -> str:
-    header = request.environ.get("HTTP_AUTHORIZATION", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer ...`` header value."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("a bearer token is required")
     return token.strip()
+
+
+def authorise(tokens: TokenService, authorization: str, scopes: tuple[str, ...]) -> Principal:
+    """The caller behind an ``Authorization`` header value, if it may use one of ``scopes``
+    (any valid token if none)."""
+    principal = tokens.verify(bearer_token(authorization))
+    if scopes and principal.scopes.isdisjoint(scopes):
+        raise Forbidden(f"this operation needs the scope {' or '.join(scopes)}")
+    return principal
 
 
 def requires_scope(*scopes: str) -> Callable[[F], F]:
@@ -30,9 +40,8 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            principal = services().tokens.verify(bearer_token())
-            if scopes and principal.scopes.isdisjoint(scopes):
-                raise Forbidden(f"this operation needs the scope {' or '.join(scopes)}")
+            authorization = request.environ.get("HTTP_AUTHORIZATION", "")
+            principal = authorise(services().tokens, authorization, scopes)
             _refuse_nul_in_path(kwargs)
             g.principal = principal
             return view(*args, **kwargs)

@@ -13,6 +13,7 @@ from service.api.docs import document, may_answer
 from service.api.guard import requires_scope
 from service.api.problems import flatten_messages
 from service.api.schemas import FlatLoader, query_pairs
+from service.container import Services
 from service.errors import InvalidInput
 from service.usecases import parking
 
@@ -55,10 +56,31 @@ class ComplianceSchema(ma.Schema):
 _QUERY = FlatLoader(ParkingQuerySchema())
 
 
+SCOPE = "parking:read"
+_QUERY = FlatLoader(ParkingQuerySchema())
+
+
+def answer(svc: Services, operator: str, query_string: str) -> bytes:
+    """The check's JSON answer to a query string, for the view below and for
+    ``service.api.parking_direct``, which answers well-formed checks without Flask."""
+    try:
+        query = _QUERY.load(query_pairs(query_string))
+    except ma.ValidationError as exc:
+        raise InvalidInput(
+            "the request has invalid fields: " + ", ".join(sorted(exc.messages)),
+            errors=flatten_messages(exc.messages),
+        ) from exc
+    verdict = parking.check(
+        svc.zones, svc.policy, lat=query["lat"], lng=query["lng"], operator=operator,
+        vehicle_type=query["vehicle_type"], accuracy_m=query["accuracy_m"],
+    )  # fmt: skip
+    return verdict.json
+
+
 # The busiest endpoint: the schemas above validate and document it, but it loads the query and
 # writes the answer itself, skipping the per-request argument and response machinery.
 @blp.route("/check", methods=["GET"])
-@requires_scope("parking:read")
+@requires_scope(SCOPE)
 @document(
     parameters=[{"in": "query", "schema": ParkingQuerySchema}],
     responses={
@@ -73,23 +95,12 @@ def check() -> Response:
     """May this operator's vehicle be parked here now? Which zone decided, why, and where the
     nearest allowed parking is. Within ``accuracy_m`` of a boundary the rider gets the benefit
     of the doubt."""
-    try:
-        query = _QUERY.load(query_pairs(request.environ.get("QUERY_STRING", "")))
-    except ma.ValidationError as exc:
-        raise InvalidInput(
-            "the request has invalid fields: " + ", ".join(sorted(exc.messages)),
-            errors=flatten_messages(exc.messages),
-        ) from exc
-    svc = services()
-    verdict = parking.check(
-        svc.zones, svc.policy, lat=query["lat"], lng=query["lng"], operator=caller().subject,
-        vehicle_type=query["vehicle_type"], accuracy_m=query["accuracy_m"],
-    )  # fmt: skip
-    return Response(verdict.json, content_type="application/json")
+    body = answer(services(), caller().subject, request.environ.get("QUERY_STRING", ""))
+    return Response(body, content_type="application/json")
 
 
 @blp.route("/compliance", methods=["GET"])
-@requires_scope("parking:read")
+@requires_scope(SCOPE)
 @blp.response(200, ComplianceSchema)
 def compliance() -> dict[str, Any]:
     """My trips' parking per zone: how many ended, how many validly, by MDS category."""

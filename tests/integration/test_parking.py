@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from flask import request, request_started
+from werkzeug.test import Client
 
+from service.api.parking_direct import DirectParkingCheck
 from service.auth.clients import create_client
 from service.usecases import crediting, ledger_ops
 from tests.factories import BIKE_2350M, open_rider
@@ -113,6 +116,77 @@ def test_bad_query_names_the_field(client, operator):
     answer = client.get("/v1/parking/check", headers=headers, query_string={"lat": 95})
     assert answer.status_code == 422
     assert set(answer.get_json()["errors"]) == {"lat", "lng"}
+
+
+def _answers(wsgi_app, requests):
+    """(status, headers but the date, body) of each (method, query, headers) request."""
+    client = Client(wsgi_app)
+    seen = []
+    for method, query, headers in requests:
+        answer = client.open("/v1/parking/check", method=method, query_string=query,
+                             headers=headers)  # fmt: skip
+        kept = sorted((k, v) for k, v in answer.headers.items() if k != "Date")
+        seen.append((answer.status, kept, answer.get_data()))
+    return seen
+
+
+def test_checks_answered_without_flask_are_answered_as_flask_answers_them(
+    app, svc, city, operator, admin
+):
+    operator_id, headers = operator
+    # A rack for this operator alone: an answer for anyone else would not name it.
+    rack = feature(square(121.4799, 31.2399, 121.4801, 31.2401), zone_id="rack",
+                   zone_type="parking", operators=[operator_id])  # fmt: skip
+    collection = {"type": "FeatureCollection", "features": [rack]}
+    posted = app.test_client().post("/v1/fences", headers=admin, json=collection)
+    assert posted.status_code == 201, posted.get_json()
+    lat, lng = IN_CORRAL
+    requests = [
+        ("GET", {"lat": STREET[0], "lng": STREET[1]}, headers),
+        ("GET", {"lat": lat, "lng": lng}, headers),
+        ("GET", {"lat": NEAR_CORRAL[0], "lng": NEAR_CORRAL[1], "accuracy_m": 10}, headers),
+        ("GET", {"lat": IN_PLAZA[0], "lng": IN_PLAZA[1], "vehicle_type": "bicycle"}, headers),
+        ("GET", {"lat": FAR_AWAY[0], "lng": FAR_AWAY[1]}, headers),
+        ("GET", f"lat={lat}&lng=%31{str(lng)[1:]}&vehicle_type=e+bike", headers),
+        ("GET", {"lat": 95, "lng": lng}, headers),
+        ("GET", {"lat": lat}, headers),
+        ("GET", {"lat": lat, "lng": lng, "accuracy_m": "nan"}, headers),
+        ("GET", {"lat": lat, "lng": lng}, {}),
+        ("GET", {"lat": lat, "lng": lng}, {"Authorization": "Bearer not-a-token"}),
+        ("GET", {"lat": lat, "lng": lng}, admin),
+        ("HEAD", {"lat": lat, "lng": lng}, headers),
+        ("POST", {"lat": lat, "lng": lng}, headers),
+    ]
+    flask_only = app.wsgi_app.app
+    assert isinstance(app.wsgi_app, DirectParkingCheck)
+    direct = _answers(app, requests)
+    assert direct == _answers(flask_only, requests)
+    assert b'"zone_id":"rack"' in direct[0][2]
+    assert [status for status, _, _ in direct] == [
+        "200 OK", "200 OK", "200 OK", "200 OK", "200 OK", "200 OK",
+        "422 UNPROCESSABLE ENTITY", "422 UNPROCESSABLE ENTITY", "422 UNPROCESSABLE ENTITY",
+        "401 UNAUTHORIZED", "401 UNAUTHORIZED", "403 FORBIDDEN",
+        "200 OK", "405 METHOD NOT ALLOWED",
+    ]  # fmt: skip
+
+
+def test_only_good_checks_skip_flask(app, city, operator):
+    _, headers = operator
+    lat, lng = IN_CORRAL
+    started = []
+
+    def record(sender, **extra):
+        started.append(request.full_path)
+
+    with request_started.connected_to(record, app):
+        client = app.test_client()
+        good = client.get("/v1/parking/check", headers=headers,
+                          query_string={"lat": lat, "lng": lng})  # fmt: skip
+        bad = client.get("/v1/parking/check", headers=headers, query_string={"lat": lat})
+        unsigned = client.get("/v1/parking/check", query_string={"lat": lat, "lng": lng})
+    assert (good.status_code, bad.status_code, unsigned.status_code) == (200, 422, 401)
+    assert good.get_json()["zone_id"] == "corral-east-exit"
+    assert started == [f"/v1/parking/check?lat={lat}", f"/v1/parking/check?lat={lat}&lng={lng}"]
 
 
 def test_a_new_version_replaces_the_old_and_withdrawal_ends_it(client, city, admin, operator):
