@@ -53,9 +53,6 @@ class ComplianceSchema(ma.Schema):
     zones = ma.fields.List(ma.fields.Nested(ZoneComplianceSchema), required=True)
 
 
-_QUERY = FlatLoader(ParkingQuerySchema())
-
-
 SCOPE = "parking:read"
 _QUERY = FlatLoader(ParkingQuerySchema())
 

@@ -131,7 +131,7 @@ def _answers(wsgi_app, requests):
 
 
 def test_checks_answered_without_flask_are_answered_as_flask_answers_them(
-    app, svc, city, operator, admin
+    app, city, operator, admin
 ):
     operator_id, headers = operator
     # A rack for this operator alone: an answer for anyone else would not name it.
