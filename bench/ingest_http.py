@@ -49,6 +49,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.cpu import Meter, Spent
 from bench.database import libpq, postgres_admin_url
 from bench.http_load import gunicorn
 from bench.report import BenchError, report, run_from_command_line
@@ -353,9 +354,10 @@ def _database_copy(admin_url: str, template: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], int]:
+def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], int, Spent]:
     """Seconds of each step (COPY each table, update the balances in one statement, commit),
-    and the riders' pending points afterwards."""
+    the riders' pending points afterwards, and the CPU the steps cost (PostgreSQL's is the
+    floor's; this process only sends bytes)."""
     import psycopg
 
     update = (
@@ -369,33 +371,34 @@ def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], in
             cursor.execute("SELECT 1")
         connection.commit()
         steps: dict[str, float] = {}
-        mark = time.perf_counter()
+        with Meter() as meter:
+            mark = time.perf_counter()
 
-        def step(name: str) -> None:
-            nonlocal mark
-            steps[name], mark = time.perf_counter() - mark, time.perf_counter()
+            def step(name: str) -> None:
+                nonlocal mark
+                steps[name], mark = time.perf_counter() - mark, time.perf_counter()
 
-        with connection.cursor() as cursor:
-            for table in ("trips", "ledger_transactions", "ledger_entries"):
-                columns = ", ".join(_columns(table))
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    copy.write(rows[table])
-                step(f"copy {table}")
-            cursor.execute(update)
-            step("update accounts")
-        connection.commit()  # the deferred balance trigger runs here, once per entry
-        step("commit")
+            with connection.cursor() as cursor:
+                for table in ("trips", "ledger_transactions", "ledger_entries"):
+                    columns = ", ".join(_columns(table))
+                    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        copy.write(rows[table])
+                    step(f"copy {table}")
+                cursor.execute(update)
+                step("update accounts")
+            connection.commit()  # the deferred balance trigger runs here, once per entry
+            step("commit")
         with connection.cursor() as cursor:
             cursor.execute("SELECT sum(pending) FROM accounts WHERE kind = 'personal'")
             pending = cursor.fetchone()[0]
-    return steps, pending
+    return steps, pending, meter.spent
 
 
 def _floor(
     admin_url: str, rows: dict[str, bytes], trips: int, rounds: int
-) -> list[dict[str, float]]:
-    """The steps' seconds of each floor round, each into its own copy of a freshly migrated
-    database."""
+) -> list[tuple[dict[str, float], Spent]]:
+    """The steps' seconds and the CPU of each floor round, each into its own copy of a freshly
+    migrated database."""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -415,10 +418,10 @@ def _floor(
         template = make_url(template_url).database
         for _ in range(rounds):
             with _database_copy(admin_url, str(template)) as url:
-                steps, pending = _floor_round(url, rows)
+                steps, pending, spent = _floor_round(url, rows)
                 if pending != trips * POINTS_PER_TRIP:
                     raise RuntimeError(f"floor credited {pending} points, not {trips * 230}")
-                timings.append(steps)
+                timings.append((steps, spent))
     return timings
 
 
@@ -498,10 +501,12 @@ def run(
                 profiler = _profiler(_workers(server.pid)[0], args.profile, 600)
                 time.sleep(1)  # py-spy attaches
             answers, round_rates = [], []
-            for batches in round_bodies:
-                started = time.perf_counter()
-                answers += _send_all(port, token, batches, args.concurrency)
-                round_rates.append(args.batches * BATCH / (time.perf_counter() - started))
+            workers = _workers(server.pid)
+            with Meter(workers) as batch_meter:
+                for batches in round_bodies:
+                    started = time.perf_counter()
+                    answers += _send_all(port, token, batches, args.concurrency)
+                    round_rates.append(args.batches * BATCH / (time.perf_counter() - started))
             if profiler is not None:
                 _stop_profiler(profiler)
             batch_credited, batch_problems = _check(answers, args.rounds * args.batches * BATCH)
@@ -511,9 +516,10 @@ def run(
             seconds = [answer[2] for answer in answers]
             quarter = max(1, len(seconds) // 4)
 
-            single_answers, latencies, achieved = _open_loop(
-                port, token, singles, args.rate, threads=16
-            )
+            with Meter(workers) as single_meter:
+                single_answers, latencies, achieved = _open_loop(
+                    port, token, singles, args.rate, threads=16
+                )
             single_credited, single_problems = _check(single_answers, len(singles))
             problems.update(single_problems)
 
@@ -526,7 +532,7 @@ def run(
                 problems[f"database: {count} credited trips, {points} points, {pending} "
                          f"pending; expected {expected} and {expected * 230}"] += 1  # fmt: skip
             rows = _export(service_url, "b")
-        floor_steps = _floor(admin_url, rows, args.rounds * args.batches * BATCH, args.floor_rounds)
+        floor_runs = _floor(admin_url, rows, args.rounds * args.batches * BATCH, args.floor_rounds)
     finally:
         if profiler is not None and profiler.poll() is None:
             _stop_profiler(profiler)
@@ -540,6 +546,7 @@ def run(
           "a request took "
           f"{statistics.median(seconds[:quarter]):.2f} s (median of the first quarter), "
           f"{statistics.median(seconds[-quarter:]):.2f} s (of the last)")  # fmt: skip
+    floor_steps = [steps for steps, _ in floor_runs]
     floor = [args.rounds * args.batches * BATCH / sum(steps.values()) for steps in floor_steps]
     best_steps = floor_steps[floor.index(max(floor))]
     print(
@@ -552,6 +559,16 @@ def run(
     )
     print(f"single trips: {len(singles)} due at {args.rate:.0f}/s, answered {achieved:.0f}/s; "
           f"{single_credited} credited")  # fmt: skip
+    batch_cpu = batch_meter.spent.per(args.rounds * args.batches * BATCH / 1000)
+    single_cpu = single_meter.spent.per(len(singles))
+    floor_cpu = statistics.median(
+        spent.postgres * 1000 / (args.rounds * args.batches) for _, spent in floor_runs
+    )
+    print(f"CPU per 1000 trips in batches: workers {batch_cpu.workers:.0f} ms, PostgreSQL "
+          f"{batch_cpu.postgres:.0f} ms, the client {batch_cpu.client:.0f} ms; the floor: "
+          f"PostgreSQL {floor_cpu:.0f} ms (median of its rounds)")  # fmt: skip
+    print(f"CPU per single-trip request: workers {single_cpu.workers:.2f} ms, PostgreSQL "
+          f"{single_cpu.postgres:.2f} ms, the client {single_cpu.client:.2f} ms")  # fmt: skip
     if problems:
         print("NOT COUNTED: some trips were not credited:")
         for what, times in problems.most_common(20):
@@ -579,6 +596,19 @@ def run(
          "baseline": round(best_floor, 1), "ratio": round(ratio, 3),
          "target": f">= {TARGET_FLOOR_RATIO} x baseline",
          "met": valid and ratio >= TARGET_FLOOR_RATIO},
+        {"name": "ingest_batch_cpu_workers", "value": round(batch_cpu.workers, 1),
+         "unit": "ms/1000 trips", "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "ingest_batch_cpu_postgres", "value": round(batch_cpu.postgres, 1),
+         "unit": "ms/1000 trips", "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "ingest_batch_cpu_vs_floor",
+         "value": round(batch_cpu.workers + batch_cpu.postgres, 1), "unit": "ms/1000 trips",
+         "baseline": round(floor_cpu, 1),
+         "ratio": round((batch_cpu.workers + batch_cpu.postgres) / floor_cpu, 3),
+         "target": None, "met": None},
+        {"name": "ingest_single_cpu_workers", "value": round(single_cpu.workers, 2),
+         "unit": "ms/request", "baseline": None, "ratio": None, "target": None, "met": None},
+        {"name": "ingest_single_cpu_postgres", "value": round(single_cpu.postgres, 2),
+         "unit": "ms/request", "baseline": None, "ratio": None, "target": None, "met": None},
         {"name": "ingest_single_p50", "value": round(p50, 2), "unit": "ms", "baseline": None,
          "ratio": None, "target": None, "met": None},
         {"name": "ingest_single_p99", "value": round(p99, 2), "unit": "ms", "baseline": None,
