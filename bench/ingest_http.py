@@ -42,15 +42,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
 
 from bench.cpu import Meter, Spent
-from bench.database import libpq, postgres_admin_url
+from bench.database import database_copy, libpq, postgres_admin_url
 from bench.http_load import gunicorn
 from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
@@ -337,23 +335,6 @@ def _export(service_url: str, prefix: str) -> dict[str, bytes]:
     return exported
 
 
-@contextlib.contextmanager
-def _database_copy(admin_url: str, template: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"gp_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], int, Spent]:
     """Seconds of each step (COPY each table, update the balances in one statement, commit),
     the riders' pending points afterwards, and the CPU the steps cost (PostgreSQL's is the
@@ -400,7 +381,6 @@ def _floor(
     """The steps' seconds and the CPU of each floor round, each into its own copy of a freshly
     migrated database."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     from service.persistence import migrate
     from tests.servers import fresh_postgres_database
@@ -415,9 +395,8 @@ def _floor(
             cursor.copy(accounts) as copy,
         ):
             copy.write(rows["accounts"])
-        template = make_url(template_url).database
         for _ in range(rounds):
-            with _database_copy(admin_url, str(template)) as url:
+            with database_copy(admin_url, template_url) as url:
                 steps, pending, spent = _floor_round(url, rows)
                 if pending != trips * POINTS_PER_TRIP:
                     raise RuntimeError(f"floor credited {pending} points, not {trips * 230}")
