@@ -17,6 +17,10 @@ update, in one transaction, commit included (the deferred trigger that checks ea
 transaction sums to zero runs at commit). No HTTP, no validation. Best of ``--floor-rounds``,
 each into its own copy of the migrated database.
 
+Both phases and the floor also report the CPU they cost, read from ``/proc`` (``bench.cpu``): the
+workers', PostgreSQL's and this client's, per 1000 trips or per request. On a shared 2-core
+machine the rounds' wall clock swings; the CPU says which side to make cheaper.
+
 A run in which any trip is not credited does not count: the reasons are printed and the
 process exits non-zero.
 
