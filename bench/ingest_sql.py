@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import tempfile
-import time
 import unittest.mock
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,29 +25,14 @@ from typing import Any
 
 import psycopg
 
+from bench.cpu import Meter, Spent
 from bench.database import database_copy, libpq, postgres_admin_url
 from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
+from service.persistence.database import POSTGRES_OPTIONS
 
 WARM_REQUESTS = 50
 Statement = tuple[str, Any, Any]  # ("execute" | "executemany" | "commit", query, params)
-
-
-@dataclasses.dataclass(frozen=True)
-class Cost:
-    """Milliseconds a request: wall clock and this process's CPU."""
-
-    wall_ms: float
-    cpu_ms: float
-
-
-@contextlib.contextmanager
-def _timed(requests: int) -> Iterator[list[Cost]]:
-    out: list[Cost] = []
-    wall, cpu = time.perf_counter(), time.process_time()
-    yield out
-    out.append(Cost(1000 * (time.perf_counter() - wall) / requests,
-                    1000 * (time.process_time() - cpu) / requests))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -97,11 +80,12 @@ def _recording(into: list[list[Statement]]) -> Iterator[None]:
         yield
 
 
-def _replay(url: str, requests: list[list[Statement]], *, pipeline: bool) -> tuple[Cost, int]:
-    """Each request's statements as one transaction; the cost and the trips credited."""
-    with psycopg.connect(libpq(url), options="-c plan_cache_mode=force_custom_plan") as conn:
+def _replay(url: str, requests: list[list[Statement]], *, pipeline: bool) -> tuple[Spent, int]:
+    """Each request's statements as one transaction; the cost (this process's CPU and the wall
+    clock, per request) and the trips credited."""
+    with psycopg.connect(libpq(url), options=POSTGRES_OPTIONS) as conn:
         cursor = conn.cursor()
-        with _timed(len(requests)) as cost:
+        with Meter() as meter:
             for statements in requests:
                 with conn.pipeline() if pipeline else contextlib.nullcontext():
                     for kind, query, params in statements:
@@ -116,7 +100,7 @@ def _replay(url: str, requests: list[list[Statement]], *, pipeline: bool) -> tup
                        "AND operator_trip_id LIKE 's-%%' AND points = %s",
                        (POINTS_PER_TRIP,))  # fmt: skip
         credited = cursor.fetchone()[0]
-    return cost[0], credited
+    return meter.spent.per(len(requests)), credited
 
 
 def run(*, requests: int = 300) -> list[dict]:
@@ -140,11 +124,12 @@ def run(*, requests: int = 300) -> list[dict]:
                 client.post("/v1/trips", data=body, headers=headers)
             recorded: list[list[Statement]] = []
             answers = []
-            with _settled_collector(), _recording(recorded), _timed(requests) as service:
+            with _settled_collector(), _recording(recorded), Meter() as service_meter:
                 for body in trips.bodies(requests, 1, "s"):
                     recorded.append([])
                     answers.append(client.post("/v1/trips", data=body, headers=headers))
             services.db.dispose()
+            service = service_meter.spent.per(requests)
             credited = sum(b'"status":"credited"' in a.data for a in answers)
             if credited != requests:
                 raise BenchError(f"the service credited {credited} of {requests} trips")
@@ -159,9 +144,9 @@ def run(*, requests: int = 300) -> list[dict]:
     sequential, piped = replays[False][0], replays[True][0]
     print(f"{requests} one-trip requests, {statements:.1f} statements and commits each")
     rows = []
-    for name, cost in (("service", service[0]), ("sql", sequential), ("sql_pipelined", piped)):
-        for measure, value, base in (("cpu", cost.cpu_ms, service[0].cpu_ms),
-                                     ("wall", cost.wall_ms, service[0].wall_ms)):  # fmt: skip
+    for name, cost in (("service", service), ("sql", sequential), ("sql_pipelined", piped)):
+        for measure, value, base in (("cpu", cost.client, service.client),
+                                     ("wall", cost.wall, service.wall)):  # fmt: skip
             rows.append({"name": f"ingest_single_{name}_{measure}", "value": round(value, 2),
                          "unit": "ms/request",
                          "baseline": None if name == "service" else round(base, 2),
