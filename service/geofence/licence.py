@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 import h3
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from geo.coords import lnglat_to_cell, polygon_to_h3
 from service.errors import InvalidInput, NotFound
-from service.persistence import bulk
+from service.persistence import direct
 from service.persistence.database import Database
 from service.persistence.geo_models import LicenceCell
 from service.persistence.models import ApiClient
@@ -91,22 +91,32 @@ def get_area(db: Database, operator_id: str) -> dict:
     return {"operator_id": operator_id, "resolution": rows[0][1], "cells": [c for c, _ in rows]}
 
 
+_RESOLUTION = direct.Statement(
+    lambda dialect: (
+        select(LicenceCell.resolution)
+        .where(LicenceCell.operator_id == bindparam("operator_id"))
+        .limit(1)
+    )
+)
+_HELD = direct.Statement(
+    lambda dialect: select(LicenceCell.cell).where(
+        LicenceCell.operator_id == bindparam("operator_id"),
+        direct.one_of_param(dialect, LicenceCell.cell, "cells"),
+    )
+)
+
+
 def licence_cells_at(
     session: Session, operator_id: str, points: Iterable[tuple[float, float]]
 ) -> tuple[int, set[str]] | None:
     """The operator's licence resolution and which of the (lng, lat) points' cells its area
     holds, in two queries however many points; None when it has no licence area."""
-    resolution = session.connection().scalar(
-        select(LicenceCell.resolution).where(LicenceCell.operator_id == operator_id).limit(1)
-    )
-    if resolution is None:
+    found = _RESOLUTION.scalars(session, operator_id=operator_id)
+    if not found:
         return None
+    resolution = found[0]
     wanted = sorted({lnglat_to_cell(lng, lat, resolution) for lng, lat in points})
-    held = session.connection().scalars(
-        select(LicenceCell.cell).where(
-            LicenceCell.operator_id == operator_id, bulk.one_of(session, LicenceCell.cell, wanted)
-        )
-    )
+    held = _HELD.scalars(session, operator_id=operator_id, cells=wanted)
     return resolution, set(held)
 
 

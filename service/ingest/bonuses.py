@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
@@ -23,7 +23,7 @@ from service.ingest.contract import LatLng
 from service.ingest.evaluate import Candidate
 from service.ledger.ledger import CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
-from service.persistence import bulk
+from service.persistence import bulk, direct
 from service.persistence.fleet_models import IncentiveMap
 from service.persistence.rider_models import Trip
 from service.usecases.rebalancing import IncentiveMapView, map_view, slot_of
@@ -32,6 +32,12 @@ BACK_AND_FORTH = dt.timedelta(hours=24)
 PURPOSE = "rebalancing"
 _TRIPS = Trip.__table__
 _MAPS = IncentiveMap.__table__
+_MAPS_AT = direct.Statement(
+    lambda dialect: select(_MAPS).where(
+        _MAPS.c.operator_id == bindparam("operator_id"),
+        direct.one_of_param(dialect, _MAPS.c.slot_start, "slots"),
+    )
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +68,7 @@ def credit_bonuses(
         view.slot_start: view
         for view in (
             map_view(operator_id, row)
-            for row in session.connection().execute(
-                select(_MAPS).where(_MAPS.c.operator_id == operator_id,
-                                    bulk.one_of(session, _MAPS.c.slot_start, slots))
-            ).mappings()
+            for row in _MAPS_AT.mappings(session, operator_id=operator_id, slots=slots)
         )
     }  # fmt: skip
     if not maps:

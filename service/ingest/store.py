@@ -16,8 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
@@ -28,7 +27,7 @@ from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
 from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
-from service.persistence import bulk
+from service.persistence import bulk, direct
 from service.persistence.rider_models import Consent as ConsentRow
 from service.persistence.rider_models import Trip
 from service.usecases.crediting import reasons_after_credit, trip_credit
@@ -52,10 +51,23 @@ class StoredTrip:
     reasons: list[str]
 
 
-def _core(session: Session) -> Connection:
-    """The session's connection: these statements load no ORM objects, so they skip the ORM's
-    execution path (a noticeable share of a one-trip request)."""
-    return session.connection()
+_STORED = direct.Statement(
+    lambda dialect: select(TRIPS.c.uid, TRIPS.c.operator_trip_id, TRIPS.c.content_digest,
+                           TRIPS.c.status, TRIPS.c.points, TRIPS.c.co2_g, TRIPS.c.reasons)
+    .where(direct.one_of_param(dialect, TRIPS.c.uid, "uids"))
+)  # fmt: skip
+_CONSENTS = direct.Statement(
+    lambda dialect: select(ConsentRow.rider_ref, ConsentRow.account_id, ConsentRow.scenarios)
+    .where(ConsentRow.operator_id == bindparam("operator_id"),
+           direct.one_of_param(dialect, ConsentRow.rider_ref, "refs"))
+)  # fmt: skip
+_NEIGHBOURS = direct.Statement(
+    lambda dialect: select(TRIPS.c.uid, TRIPS.c.account_id, TRIPS.c.started_at, TRIPS.c.ended_at,
+                           TRIPS.c.start_lng, TRIPS.c.start_lat, TRIPS.c.end_lng, TRIPS.c.end_lat)
+    .where(direct.one_of_param(dialect, TRIPS.c.account_id, "accounts"),
+           TRIPS.c.status == "credited",
+           TRIPS.c.started_at < bindparam("hi"), TRIPS.c.ended_at > bindparam("lo"))
+)  # fmt: skip
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -69,14 +81,11 @@ def stored_trips(
     """The operator's trips already stored, by trip_id (looked up by their derived uids: the
     primary key, so the cost does not grow with the trips stored)."""
     found: dict[str, StoredTrip] = {}
-    columns = (TRIPS.c.uid, TRIPS.c.operator_trip_id, TRIPS.c.content_digest, TRIPS.c.status,
-               TRIPS.c.points, TRIPS.c.co2_g, TRIPS.c.reasons)  # fmt: skip
     uids = sorted({trip_uid(operator_id, trip_id) for trip_id in trip_ids})
     for chunk in _chunks(uids):
-        rows = _core(session).execute(
-            select(*columns).where(bulk.one_of(session, TRIPS.c.uid, chunk))
-        )
-        for uid, trip_id, digest, status, points, co2_g, reasons in rows:
+        for uid, trip_id, digest, status, points, co2_g, reasons in _STORED.rows(
+            session, uids=chunk
+        ):
             found[trip_id] = StoredTrip(uid, trip_id, digest, status, points, co2_g, reasons or [])
     return found
 
@@ -86,12 +95,7 @@ def consents_for(
 ) -> dict[str, Consent]:
     found: dict[str, Consent] = {}
     for chunk in _chunks(sorted(set(rider_refs))):
-        rows = _core(session).execute(
-            select(ConsentRow.rider_ref, ConsentRow.account_id, ConsentRow.scenarios).where(
-                ConsentRow.operator_id == operator_id,
-                bulk.one_of(session, ConsentRow.rider_ref, chunk),
-            )
-        )
+        rows = _CONSENTS.rows(session, operator_id=operator_id, refs=chunk)
         for rider_ref, account_id, scenarios in rows:
             found[rider_ref] = Consent(account_id, tuple(scenarios))
     return found
@@ -171,12 +175,7 @@ def _neighbour_spans(
     """The riders' credited trips (any operator) around the batch's time range."""
     spans: dict[str | None, list[Span]] = defaultdict(list)
     for chunk in _chunks(accounts):
-        rows = _core(session).execute(
-            select(TRIPS.c.uid, TRIPS.c.account_id, TRIPS.c.started_at, TRIPS.c.ended_at,
-                   TRIPS.c.start_lng, TRIPS.c.start_lat, TRIPS.c.end_lng, TRIPS.c.end_lat)
-            .where(bulk.one_of(session, TRIPS.c.account_id, chunk), TRIPS.c.status == "credited",
-                   TRIPS.c.started_at < hi, TRIPS.c.ended_at > lo)
-        )  # fmt: skip
+        rows = _NEIGHBOURS.rows(session, accounts=chunk, lo=lo, hi=hi)
         for uid, account, started, ended, slng, slat, elng, elat in rows:
             if uid in exclude:
                 continue

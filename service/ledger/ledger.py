@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ledger import postings as P
 from service.ledger.policy import LedgerPolicy
-from service.persistence import bulk
+from service.persistence import bulk, direct
 from service.persistence.ledger_models import Account, DailyCredit, LedgerEntry, LedgerTransaction
 
 MATURE_BATCH = 500
@@ -32,6 +32,25 @@ _ACCOUNTS = Account.__table__
 _DAILY = DailyCredit.__table__
 _TRANSACTIONS = LedgerTransaction.__table__
 _ENTRIES = LedgerEntry.__table__
+_LOCK = direct.Statement(
+    lambda dialect: (
+        select(_ACCOUNTS.c.id)
+        .where(direct.one_of_param(dialect, _ACCOUNTS.c.id, "ids"))
+        .order_by(_ACCOUNTS.c.id)
+        .with_for_update()
+    )
+)
+_DONE = direct.Statement(
+    lambda dialect: select(_TRANSACTIONS.c.id, _TRANSACTIONS.c.details).where(
+        direct.one_of_param(dialect, _TRANSACTIONS.c.id, "ids")
+    )
+)
+_DAY_TOTALS = direct.Statement(
+    lambda dialect: select(_DAILY.c.account_id, _DAILY.c.day, _DAILY.c.points).where(
+        direct.one_of_param(dialect, _DAILY.c.account_id, "accounts"),
+        direct.one_of_param(dialect, _DAILY.c.day, "days"),
+    )
+)
 
 
 class Balances(NamedTuple):
@@ -92,15 +111,7 @@ class Ledger:
         ids = sorted(set(account_ids) - held)
         if not ids:
             return
-        self.session.flush()
-        found = set(
-            self.session.connection().scalars(
-                select(_ACCOUNTS.c.id)
-                .where(bulk.one_of(self.session, _ACCOUNTS.c.id, ids))
-                .order_by(_ACCOUNTS.c.id)
-                .with_for_update()
-            )
-        )
+        found = set(_LOCK.scalars(self.session, ids=ids))
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFound(f"no account {missing[0]}")
@@ -212,17 +223,8 @@ class Ledger:
         if not requests:
             return []
         self.lock(r.account_id for r in requests)
-        self.session.flush()  # the reads below go to the connection, past the ORM
         ids = [credit_id(r.purpose, r.ref) for r in requests]
-        done: dict[str, dict] = dict(
-            self.session.connection()
-            .execute(  # type: ignore[arg-type]
-                select(LedgerTransaction.id, LedgerTransaction.details).where(
-                    bulk.one_of(self.session, LedgerTransaction.id, sorted(set(ids)))
-                )
-            )
-            .all()
-        )
+        done: dict[str, dict] = dict(_DONE.rows(self.session, ids=sorted(set(ids))))  # type: ignore[arg-type]
         days = [self.policy.local_day(r.occurred_at) for r in requests]
         totals = self._day_totals({r.account_id for r in requests}, set(days))
         before = dict(totals)
@@ -272,12 +274,7 @@ class Ledger:
         return outcomes
 
     def _day_totals(self, accounts: set[str], days: set[dt.date]) -> dict[tuple[str, dt.date], int]:
-        rows = self.session.connection().execute(
-            select(DailyCredit.account_id, DailyCredit.day, DailyCredit.points).where(
-                bulk.one_of(self.session, DailyCredit.account_id, sorted(accounts)),
-                DailyCredit.day.in_(days),
-            )
-        )
+        rows = _DAY_TOTALS.rows(self.session, accounts=sorted(accounts), days=sorted(days))
         return {(account, day): points for account, day, points in rows}
 
     def debit(

@@ -9,7 +9,6 @@ column stores (aware datetimes, JSON as dicts or lists).
 
 from __future__ import annotations
 
-import datetime as dt
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -17,30 +16,23 @@ from typing import Any
 import orjson
 from psycopg import sql
 from psycopg.errors import UniqueViolation
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, cast, insert, update
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, cast, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import NullType
 
+from service.persistence import direct
+from service.persistence.direct import array_literal, driver_cursor, is_postgres
+
 # Up to this many rows a multi-row INSERT costs fewer round trips than COPY (and a savepoint).
 FEW_ROWS = 50
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def insert_for(session: Session, table: Table) -> Any:
     """An INSERT in the session's dialect, so that ON CONFLICT clauses can be added to it (both
     PostgreSQL and SQLite have them, with the same shape)."""
-    return (postgresql if _is_postgres(session) else sqlite).insert(table)
-
-
-def _cursor(session: Session) -> Any:
-    """A psycopg cursor on the session's own connection (its pending ORM work flushed)."""
-    session.flush()
-    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    return (postgresql if is_postgres(session) else sqlite).insert(table)
 
 
 def _names(columns: Sequence[str]) -> sql.Composed:
@@ -72,11 +64,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """Insert new rows (any conflict is an error)."""
     if not rows:
         return
-    if not _is_postgres(session) or len(rows) <= FEW_ROWS:
-        session.flush()
-        session.connection().execute(insert(table), list(rows))
+    if not is_postgres(session) or len(rows) <= FEW_ROWS:
+        direct.insert(session, table, rows)
         return
-    with _cursor(session) as cursor:
+    with driver_cursor(session) as cursor:
         _copy(cursor, table.name, table, list(rows[0]), rows)
 
 
@@ -93,13 +84,10 @@ def insert_missing(
         return set()
     ordered = sorted(rows, key=lambda r: r[key])
     columns = list(ordered[0])
-    postgres = _is_postgres(session)
+    postgres = is_postgres(session)
     if not postgres or len(rows) <= FEW_ROWS:
-        session.flush()
-        dialect_insert = postgresql.insert if postgres else sqlite.insert
-        statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c[key])
-        return set(session.connection().execute(statement, ordered).scalars())
-    with _cursor(session) as cursor:
+        return direct.insert_new(session, table, ordered, key)
+    with driver_cursor(session) as cursor:
         try:
             with cursor.connection.transaction():
                 _copy(cursor, table.name, table, columns, ordered)
@@ -140,7 +128,7 @@ def add_to(
     if not deltas:
         return
     keys = sorted(deltas)
-    if not _is_postgres(session):
+    if not is_postgres(session):
         session.flush()
         session.connection().execute(
             update(table)
@@ -149,7 +137,7 @@ def add_to(
             [{"k": k, "d": deltas[k]} for k in keys],
         )
         return
-    with _cursor(session) as cursor:
+    with driver_cursor(session) as cursor:
         cursor.execute(
             sql.SQL(
                 "UPDATE {table} AS t SET {column} = t.{column} + d.delta "
@@ -175,7 +163,7 @@ def put_totals(
     if not totals:
         return
     ordered = sorted(totals)
-    if not _is_postgres(session):
+    if not is_postgres(session):
         session.flush()
         statement = sqlite.insert(table)
         statement = statement.on_conflict_do_update(
@@ -184,7 +172,7 @@ def put_totals(
         rows = [{keys[0]: a, keys[1]: b, column: totals[(a, b)]} for a, b in ordered]
         session.connection().execute(statement, rows)
         return
-    with _cursor(session) as cursor:
+    with driver_cursor(session) as cursor:
         cursor.execute(
             sql.SQL(
                 "INSERT INTO {table} ({a}, {b}, {column}) "
@@ -211,7 +199,7 @@ def one_of(
 ) -> ColumnElement[bool]:
     """``column IN values``: on PostgreSQL as ``= ANY(array)``, one parameter however many
     values (a thousand separate parameters cost more to send than the query costs to run)."""
-    if not _is_postgres(session):
+    if not is_postgres(session):
         return column.in_(values)
     try:
         # Untyped, the literal is cast once, as a constant; typed as VARCHAR, PostgreSQL
@@ -220,20 +208,3 @@ def one_of(
     except TypeError:  # timestamps and the like: psycopg adapts them
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column == any_(cast(literal, ARRAY(column.type)))
-
-
-def array_literal(values: Iterable[str | int | dt.date]) -> str:
-    """A PostgreSQL array literal (``{"a","b"}``) of strings, integers or dates, for a text
-    parameter cast to the array type. psycopg adapts a list element by element in Python,
-    about eight times the cost of this for a thousand ids."""
-    parts = []
-    for value in values:
-        if isinstance(value, str):
-            parts.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
-        elif isinstance(value, int) and not isinstance(value, bool):
-            parts.append(str(value))
-        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            parts.append(value.isoformat())
-        else:
-            raise TypeError(f"no array literal for {type(value).__name__}")
-    return "{" + ",".join(parts) + "}"

@@ -31,6 +31,7 @@ from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from service.persistence import bulk, direct
 from service.persistence.database import Database
 from service.persistence.planner_models import CELL_JOURNAL, FLOW_JOURNAL, RiderBits
 from service.planner.atoms import CellKey, CellTotals, FlowKey, FlowTotals
@@ -65,7 +66,10 @@ def append(
         if rows:
             for row in rows:
                 del row["riders_at_least"]
-            session.execute(insert(journal), rows)
+            if len(rows) <= bulk.FEW_ROWS:
+                direct.insert(session, journal, rows)
+            else:  # one multi-row VALUES statement: cheaper for the server than row by row
+                session.execute(insert(journal), rows)
 
 
 def fold(session: Session) -> None:

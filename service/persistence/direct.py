@@ -1,0 +1,262 @@
+"""Small statements built once from their SQLAlchemy Core definition and, on PostgreSQL, run
+on the session's own psycopg connection.
+
+A one-trip request sends about a dozen small statements. Through SQLAlchemy each one costs
+more Python than the database spends on it: building the expression, its cache key, the
+execution context, parameter and result processing. Here a statement is built once per
+dialect and compiled once; on PostgreSQL each run only fills in its parameters and hands the
+compiled text to psycopg. On SQLite it runs through SQLAlchemy as any statement does. Each
+statement keeps one definition.
+
+Values go in and come out through the same type processors SQLAlchemy applies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, any_, bindparam, cast
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.types import TypeDecorator
+
+Build = Callable[[str], Executable]  # the statement for a dialect ("postgresql", "sqlite")
+Processor = Callable[[Any], Any]
+
+
+class _ArrayLiteral(TypeDecorator[Any]):
+    """A list sent as one PostgreSQL array literal (``{"a","b"}``) and cast in SQL: psycopg
+    adapts a list element by element, and a typed parameter would be converted again for
+    every row the query checks."""
+
+    impl = NullType
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        try:
+            return array_literal(value)
+        except TypeError:  # timestamps and the like: psycopg adapts them
+            return list(value)
+
+
+def one_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column IN :name`` for a list given when the statement runs: ``= ANY(array)`` on
+    PostgreSQL (one parameter however many values), an expanding IN elsewhere."""
+    if dialect != "postgresql":
+        return column.in_(bindparam(name, expanding=True))
+    return column == any_(cast(bindparam(name, type_=_ArrayLiteral()), ARRAY(column.type)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    defaults: dict[str, Any]
+    processors: dict[str, Processor]
+
+    @classmethod
+    def of(cls, statement: Executable, dialect: Dialect, **options: Any) -> _Compiled:
+        compiled = statement.compile(dialect=dialect, **options)  # type: ignore[attr-defined]
+        defaults, processors = {}, {}
+        for bind, name in compiled.bind_names.items():
+            if not bind.required:
+                defaults[name] = bind.effective_value
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[name] = processor
+        return cls(compiled.string, defaults, processors)
+
+    def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        values = {**self.defaults, **given}
+        for name, processor in self.processors.items():
+            if name in values:
+                values[name] = processor(values[name])
+        return values
+
+
+@dataclasses.dataclass(frozen=True)
+class _Results:
+    """The result processors of a statement's columns, where there are any (they may depend
+    on the type the database reports, so they are made from the first result)."""
+
+    processors: tuple[tuple[int, Processor], ...]
+
+    @classmethod
+    def of(cls, statement: Executable, dialect: Dialect, description: Sequence[Any]) -> _Results:
+        processors = []
+        columns = getattr(statement, "selected_columns", ())
+        for index, (column, reported) in enumerate(zip(columns, description, strict=True)):
+            impl = column.type.dialect_impl(dialect)
+            processor = impl.result_processor(dialect, reported.type_code)
+            if processor is not None:
+                processors.append((index, processor))
+        return cls(tuple(processors))
+
+    def apply(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not self.processors:
+            return rows
+        processed = []
+        for row in rows:
+            values = list(row)
+            for index, processor in self.processors:
+                values[index] = processor(values[index])
+            processed.append(tuple(values))
+        return processed
+
+
+class Statement:
+    """One statement, built by ``build`` for each dialect the first time it runs there."""
+
+    def __init__(self, build: Build) -> None:
+        self._build = build
+        self._built: dict[str, Executable] = {}
+        self._compiled: _Compiled | None = None
+        self._results: _Results | None = None
+        self._lock = threading.Lock()
+
+    def rows(self, session: Session, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row of the result."""
+        return self._run(session, params)[1]
+
+    def mappings(self, session: Session, **params: Any) -> list[dict[str, Any]]:
+        """Every row of the result, by column name."""
+        names, rows = self._run(session, params)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _run(
+        self, session: Session, params: Mapping[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        if is_postgres(session):
+            compiled = self._postgres(session)
+            with driver_cursor(session) as cursor:
+                cursor.execute(compiled.sql, compiled.parameters(params))
+                description = cursor.description or ()
+                if self._results is None:
+                    dialect = session.get_bind().dialect
+                    self._results = _Results.of(self._for(session), dialect, description)
+                return [c.name for c in description], self._results.apply(cursor.fetchall())
+        result = session.connection().execute(self._for(session), params)
+        return list(result.keys()), [tuple(row) for row in result]
+
+    def scalars(self, session: Session, **params: Any) -> list[Any]:
+        """The first column of every row."""
+        return [row[0] for row in self.rows(session, **params)]
+
+    def _for(self, session: Session) -> Executable:
+        name = session.get_bind().dialect.name
+        built = self._built.get(name)
+        if built is None:
+            with self._lock:
+                built = self._built.setdefault(name, self._build(name))
+        return built
+
+    def _postgres(self, session: Session) -> _Compiled:
+        if self._compiled is None:
+            dialect = session.get_bind().dialect
+            compiled = _Compiled.of(self._for(session), dialect)
+            with self._lock:
+                self._compiled = self._compiled or compiled
+        return self._compiled
+
+
+def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys) in one statement; any conflict is an error."""
+    if rows:
+        _Insert.of(table, "", rows).run(session, rows)
+
+
+def insert_new(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], key: str
+) -> set[Any]:
+    """Insert those of ``rows`` whose ``key`` is not taken (ON CONFLICT DO NOTHING); returns
+    the keys inserted."""
+    return set(_Insert.of(table, key, rows).run(session, rows)) if rows else set()
+
+
+class _Insert:
+    """A multi-row INSERT into one table for one set of columns, compiled once."""
+
+    def __init__(self, table: Table, key: str, columns: tuple[str, ...]) -> None:
+        self.table, self.key, self.columns = table, key, columns
+        self._compiled: _Compiled | None = None
+
+    @classmethod
+    def of(cls, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> _Insert:
+        columns = tuple(rows[0])
+        made = _INSERTS.get((table.name, key, columns))
+        if made is None:
+            made = _INSERTS.setdefault((table.name, key, columns), cls(table, key, columns))
+        return made
+
+    def _statement(self, dialect: str) -> Any:
+        statement = (postgresql if dialect == "postgresql" else sqlite).insert(self.table)
+        if self.key:
+            statement = statement.on_conflict_do_nothing().returning(self.table.c[self.key])
+        return statement
+
+    def run(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The keys inserted (with a key), else nothing."""
+        if not is_postgres(session):
+            session.flush()
+            result = session.connection().execute(self._statement("sqlite"), list(rows))
+            return list(result.scalars()) if self.key else []
+        if self._compiled is None:
+            dialect = session.get_bind().dialect
+            self._compiled = _Compiled.of(
+                self._statement(dialect.name), dialect, column_keys=self.columns
+            )
+        params = [self._compiled.parameters(row) for row in rows]
+        with driver_cursor(session) as cursor:
+            cursor.executemany(self._compiled.sql, params, returning=bool(self.key))
+            return _returned(cursor) if self.key else []
+
+
+# Compiled INSERTs by (table, conflict key or "", columns).
+_INSERTS: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
+
+
+def _returned(cursor: Any) -> list[Any]:
+    """The first column of each result set an ``executemany(..., returning=True)`` left."""
+    values: list[Any] = []
+    more = True
+    while more:
+        if cursor.description is not None:
+            values.extend(row[0] for row in cursor.fetchall())
+        more = bool(cursor.nextset())
+    return values
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def driver_cursor(session: Session) -> Any:
+    """A psycopg cursor on the session's own connection (its pending ORM work flushed)."""
+    session.flush()
+    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def array_literal(values: Iterable[str | int | dt.date]) -> str:
+    """A PostgreSQL array literal (``{"a","b"}``) of strings, integers or dates, for a text
+    parameter cast to the array type. psycopg adapts a list element by element in Python,
+    about eight times the cost of this for a thousand ids."""
+    parts = []
+    for value in values:
+        if isinstance(value, str):
+            parts.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts.append(str(value))
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            parts.append(value.isoformat())
+        else:
+            raise TypeError(f"no array literal for {type(value).__name__}")
+    return "{" + ",".join(parts) + "}"

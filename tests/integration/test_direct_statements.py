@@ -1,0 +1,94 @@
+"""``direct`` statements: on each database, what they write and read is what SQLAlchemy's
+own execution writes and reads, type processors included."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import bindparam, select
+
+from service.persistence import direct
+from service.persistence.database import Database
+from service.persistence.ledger_models import LedgerTransaction
+from service.persistence.planner_models import CELL_JOURNAL
+
+TRANSACTIONS = LedgerTransaction.__table__
+AWKWARD_IDS = ['credit:trip:a "quoted" one', "credit:trip:comma, brace } {", "credit:trip:雨天"]
+BY_ID = direct.Statement(
+    lambda dialect: select(TRANSACTIONS.c.id, TRANSACTIONS.c.created_at, TRANSACTIONS.c.details)
+    .where(direct.one_of_param(dialect, TRANSACTIONS.c.id, "ids"),
+           TRANSACTIONS.c.kind == bindparam("kind"))
+    .order_by(TRANSACTIONS.c.id)
+)  # fmt: skip
+RIDERS = direct.Statement(
+    lambda dialect: select(CELL_JOURNAL.c.cell, CELL_JOURNAL.c.riders).where(
+        direct.one_of_param(dialect, CELL_JOURNAL.c.cell, "cells")
+    )
+)
+
+
+def _transaction(transaction_id: str, created_at: dt.datetime) -> dict:
+    return {"id": transaction_id, "kind": "credit", "account_id": "sys:issuance",
+            "created_at": created_at, "matures_at": None, "reverses_id": None,
+            "trip_uid": None, "details": {"granted": 230, "reasons": ["cap"]}}  # fmt: skip
+
+
+def test_rows_read_back_as_sqlalchemy_reads_them(database_url):
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, 8, 15, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction(i, moment) for i in AWKWARD_IDS])
+    with db.reading() as session:
+        read = BY_ID.rows(session, ids=[AWKWARD_IDS[0], AWKWARD_IDS[2], "credit:trip:none"],
+                          kind="credit")  # fmt: skip
+        mapped = BY_ID.mappings(session, ids=AWKWARD_IDS[1:2], kind="credit")
+        none = BY_ID.rows(session, ids=[], kind="credit")
+        other_kind = BY_ID.rows(session, ids=AWKWARD_IDS, kind="penalty")
+        expected = session.execute(
+            select(TRANSACTIONS.c.id, TRANSACTIONS.c.created_at, TRANSACTIONS.c.details)
+            .where(TRANSACTIONS.c.id.in_([AWKWARD_IDS[0], AWKWARD_IDS[2]]))
+            .order_by(TRANSACTIONS.c.id)
+        ).all()  # fmt: skip
+    db.dispose()
+    assert read == [tuple(row) for row in expected]
+    assert [row[1] for row in read] == [moment, moment]  # the same instant, aware
+    assert all(row[1].tzinfo is not None for row in read)
+    assert read[0][2] == {"granted": 230, "reasons": ["cap"]}
+    assert [row["id"] for row in mapped] == [AWKWARD_IDS[1]]
+    assert none == other_kind == []
+
+
+def test_custom_types_go_through_their_processors(database_url):
+    """A rider bitmap is a Python int; on PostgreSQL the column is bit(1024)."""
+    db = Database.from_url(database_url)
+    bitmap = (1 << 1023) | (1 << 5) | 1
+    row = {"cell": "89309959da7ffff", "month": "2026-11", "mode": "bike", "hour": 8,
+           "day_type": 1, "c5": "8530995bfffffff", "c6": "86309959fffffff",
+           "c7": "87309959dffffff", "c8": "88309959dbfffff", "starts": 1, "co2_g": 230,
+           "distance_m": 2350, "riders": bitmap}  # fmt: skip
+    with db.transaction() as session:
+        direct.insert(session, CELL_JOURNAL, [row])
+    with db.reading() as session:
+        read = RIDERS.rows(session, cells=[row["cell"]])
+        expected = session.execute(select(CELL_JOURNAL.c.cell, CELL_JOURNAL.c.riders)).all()
+    db.dispose()
+    assert read == [tuple(r) for r in expected] == [(row["cell"], bitmap)]
+
+
+def test_insert_new_inserts_only_the_missing_and_says_which(database_url):
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:old", moment)])
+    fresh = [_transaction(i, moment) for i in ("credit:trip:new1", "credit:trip:old",
+                                               "credit:trip:new2")]  # fmt: skip
+    with db.transaction() as session:
+        inserted = direct.insert_new(session, TRANSACTIONS, fresh, "id")
+        again = direct.insert_new(session, TRANSACTIONS, fresh, "id")
+        nothing = direct.insert_new(session, TRANSACTIONS, [], "id")
+    with db.reading() as session:
+        stored = BY_ID.scalars(session, ids=[f["id"] for f in fresh], kind="credit")
+    db.dispose()
+    assert inserted == {"credit:trip:new1", "credit:trip:new2"}
+    assert again == nothing == set()
+    assert stored == ["credit:trip:new1", "credit:trip:new2", "credit:trip:old"]
