@@ -216,7 +216,10 @@ class _Insert:
             )
         params = [self._compiled.parameters(row) for row in rows]
         with driver_cursor(session) as cursor:
-            cursor.executemany(self._compiled.sql, params, returning=bool(self.key))
+            if len(params) == 1:  # executemany would enter and leave pipeline mode for it
+                cursor.execute(self._compiled.sql, params[0])
+            else:
+                cursor.executemany(self._compiled.sql, params, returning=bool(self.key))
             return _returned(cursor) if self.key else []
 
 
@@ -225,7 +228,8 @@ _INSERTS: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 
 def _returned(cursor: Any) -> list[Any]:
-    """The first column of each result set an ``executemany(..., returning=True)`` left."""
+    """The first column of each result set an ``executemany(..., returning=True)`` (or an
+    ``execute``) left."""
     values: list[Any] = []
     more = True
     while more:
