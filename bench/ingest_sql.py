@@ -146,6 +146,7 @@ def run(*, requests: int = 300) -> list[dict]:
     rows = []
     for name, cost in (("service", service), ("sql", sequential), ("sql_pipelined", piped)):
         for measure, value, base in (("cpu", cost.client, service.client),
+                                     ("cpu_postgres", cost.postgres, service.postgres),
                                      ("wall", cost.wall, service.wall)):  # fmt: skip
             rows.append({"name": f"ingest_single_{name}_{measure}", "value": round(value, 2),
                          "unit": "ms/request",

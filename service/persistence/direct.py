@@ -13,16 +13,19 @@ Values go in and come out through the same type processors SQLAlchemy applies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import ColumnElement, Table, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.sqltypes import NullType
@@ -243,10 +246,20 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def driver_cursor(session: Session) -> Any:
-    """A psycopg cursor on the session's own connection (its pending ORM work flushed)."""
+@contextlib.contextmanager
+def driver_cursor(session: Session) -> Iterator[Any]:
+    """A psycopg cursor on the session's own connection (its pending ORM work flushed). A
+    database error leaves it as SQLAlchemy's would (``IntegrityError``, ``OperationalError``
+    with the driver's error as ``orig``), so callers handle both paths alike."""
     session.flush()
-    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    connection = session.connection()
+    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        try:
+            yield cursor
+        except psycopg.Error as error:
+            raise DBAPIError.instance(
+                None, None, error, psycopg.Error, dialect=connection.dialect
+            ) from error
 
 
 def array_literal(values: Iterable[str | int | dt.date]) -> str:

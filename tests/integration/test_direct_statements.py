@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from service.persistence import direct
 from service.persistence.database import Database
@@ -92,3 +94,19 @@ def test_insert_new_inserts_only_the_missing_and_says_which(database_url):
     assert inserted == {"credit:trip:new1", "credit:trip:new2"}
     assert again == nothing == set()
     assert stored == ["credit:trip:new1", "credit:trip:new2", "credit:trip:old"]
+
+
+def test_a_conflict_is_the_error_sqlalchemy_raises(database_url):
+    """Callers retry a lost race on SQLAlchemy's IntegrityError: the direct path raises it too."""
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:taken", moment)])
+    with pytest.raises(IntegrityError) as raised, db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:taken", moment)])
+    with db.reading() as session:
+        stored = BY_ID.scalars(session, ids=["credit:trip:taken"], kind="credit")
+    db.dispose()
+    assert stored == ["credit:trip:taken"]
+    if database_url.startswith("postgresql"):
+        assert raised.value.orig.sqlstate == "23505"
