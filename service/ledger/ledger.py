@@ -266,11 +266,12 @@ class Ledger:
             done[transaction_id] = details
             outcomes.append(_outcome(transaction_id, details, duplicate=False))
         changed = {k: v for k, v in totals.items() if v != before.get(k, 0)}
-        bulk.put_totals(self.session, _DAILY, ("account_id", "day"), "points", changed,
-                        ("text", "date"))  # fmt: skip
-        bulk.insert_rows(self.session, _TRANSACTIONS, transactions)
-        bulk.insert_rows(self.session, _ENTRIES, entries)
-        bulk.add_to(self.session, _ACCOUNTS, "id", "pending", pending_delta)
+        with bulk.writes_together(self.session, len(transactions) + len(entries)):
+            bulk.put_totals(self.session, _DAILY, ("account_id", "day"), "points", changed,
+                            ("text", "date"))  # fmt: skip
+            bulk.insert_rows(self.session, _TRANSACTIONS, transactions)
+            bulk.insert_rows(self.session, _ENTRIES, entries)
+            bulk.add_to(self.session, _ACCOUNTS, "id", "pending", pending_delta)
         return outcomes
 
     def _day_totals(self, accounts: set[str], days: set[dt.date]) -> dict[tuple[str, dt.date], int]:

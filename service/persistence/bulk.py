@@ -9,6 +9,7 @@ column stores (aware datetimes, JSON as dicts or lists).
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -60,6 +61,13 @@ def _copy(
             copy.write_row(values)
 
 
+def writes_together(session: Session, rows: int) -> contextlib.AbstractContextManager[None]:
+    """Around statements that write ``rows`` rows in all: when they are few, one pipeline
+    (their round trips cost more than they do); when many, nothing (COPY, their cheaper path,
+    cannot run in a pipeline). Only statements of this module and ``direct`` go inside."""
+    return direct.pipelined(session) if rows <= FEW_ROWS else contextlib.nullcontext()
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert new rows (any conflict is an error)."""
     if not rows:
@@ -68,6 +76,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         direct.insert(session, table, rows)
         return
     with driver_cursor(session) as cursor:
+        if direct.in_pipeline(cursor):  # no COPY in pipeline mode
+            direct.insert(session, table, rows)
+            return
         _copy(cursor, table.name, table, list(rows[0]), rows)
 
 
@@ -88,6 +99,8 @@ def insert_missing(
     if not postgres or len(rows) <= FEW_ROWS:
         return direct.insert_new(session, table, ordered, key)
     with driver_cursor(session) as cursor:
+        if direct.in_pipeline(cursor):  # no COPY in pipeline mode
+            return direct.insert_new(session, table, ordered, key)
         try:
             with cursor.connection.transaction():
                 _copy(cursor, table.name, table, columns, ordered)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from sqlalchemy import ColumnElement, Table, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -142,11 +143,12 @@ class Statement:
             compiled = self._postgres(session)
             with driver_cursor(session) as cursor:
                 cursor.execute(compiled.sql, compiled.parameters(params))
+                rows = cursor.fetchall()  # first: in a pipeline, this waits for the result
                 description = cursor.description or ()
                 if self._results is None:
                     dialect = session.get_bind().dialect
                     self._results = _Results.of(self._for(session), dialect, description)
-                return [c.name for c in description], self._results.apply(cursor.fetchall())
+                return [c.name for c in description], self._results.apply(rows)
         result = session.connection().execute(self._for(session), params)
         return list(result.keys()), [tuple(row) for row in result]
 
@@ -232,18 +234,44 @@ _INSERTS: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 def _returned(cursor: Any) -> list[Any]:
     """The first column of each result set an ``executemany(..., returning=True)`` (or an
-    ``execute``) left."""
+    ``execute``) of a statement with RETURNING left (in a pipeline, fetching waits for them)."""
     values: list[Any] = []
     more = True
     while more:
-        if cursor.description is not None:
-            values.extend(row[0] for row in cursor.fetchall())
+        values.extend(row[0] for row in cursor.fetchall())
         more = bool(cursor.nextset())
     return values
 
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+@contextlib.contextmanager
+def pipelined(session: Session) -> Iterator[None]:
+    """On PostgreSQL, the statements sent inside go in psycopg's pipeline mode: writes are
+    sent without waiting for their answers, and a read waits once for everything before it.
+    A failed statement fails the transaction, raised at the next read or on leaving. Only this
+    module's statements and ``bulk``'s writes go inside: SQLAlchemy looks at a result before
+    a pipeline has it, and COPY cannot run in one (``bulk`` sends INSERTs there instead)."""
+    if not is_postgres(session):
+        yield
+        return
+    session.flush()
+    connection = session.connection()
+    try:
+        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except psycopg.Error as error:
+        raise _as_sqlalchemy(error, connection.dialect) from error
+
+
+def in_pipeline(cursor: Any) -> bool:
+    return cursor.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+def _as_sqlalchemy(error: psycopg.Error, dialect: Dialect) -> DBAPIError:
+    return DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect)
 
 
 @contextlib.contextmanager
@@ -257,9 +285,7 @@ def driver_cursor(session: Session) -> Iterator[Any]:
         try:
             yield cursor
         except psycopg.Error as error:
-            raise DBAPIError.instance(
-                None, None, error, psycopg.Error, dialect=connection.dialect
-            ) from error
+            raise _as_sqlalchemy(error, connection.dialect) from error
 
 
 def array_literal(values: Iterable[str | int | dt.date]) -> str:

@@ -62,14 +62,17 @@ def append(
 ) -> None:
     """Journal additions to the atoms, in the caller's transaction (call it last there: see
     the module docstring)."""
-    for journal, rows in ((CELL_JOURNAL, cell_rows(cells)), (FLOW_JOURNAL, flow_rows(flows))):
-        if rows:
-            for row in rows:
-                del row["riders_at_least"]
-            if len(rows) <= bulk.FEW_ROWS:
-                direct.insert(session, journal, rows)
-            else:  # one multi-row VALUES statement: cheaper for the server than row by row
-                session.execute(insert(journal), rows)
+    journals = ((CELL_JOURNAL, cell_rows(cells)), (FLOW_JOURNAL, flow_rows(flows)))
+    written = sum(len(rows) for _, rows in journals)
+    with bulk.writes_together(session, written):
+        for journal, rows in journals:
+            if rows:
+                for row in rows:
+                    del row["riders_at_least"]
+                if written <= bulk.FEW_ROWS:
+                    direct.insert(session, journal, rows)
+                else:  # one multi-row VALUES statement: cheaper for the server than row by row
+                    session.execute(insert(journal), rows)
 
 
 def fold(session: Session) -> None:

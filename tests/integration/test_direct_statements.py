@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from service.persistence import direct
+from service.persistence import bulk, direct
 from service.persistence.database import Database
 from service.persistence.ledger_models import LedgerTransaction
 from service.persistence.planner_models import CELL_JOURNAL
@@ -110,3 +110,46 @@ def test_a_conflict_is_the_error_sqlalchemy_raises(database_url):
     assert stored == ["credit:trip:taken"]
     if database_url.startswith("postgresql"):
         assert raised.value.orig.sqlstate == "23505"
+
+
+def test_in_a_pipeline_reads_and_inserts_see_everything_sent_before(database_url):
+    """Writes are queued there; a read, a RETURNING insert and a bulk insert (over COPY's
+    threshold) each see the writes before them, and say what they inserted."""
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    many = [_transaction(f"credit:trip:bulk{i:03d}", moment) for i in range(bulk.FEW_ROWS + 10)]
+    with db.transaction() as session, direct.pipelined(session):
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:a", moment)])
+        seen = BY_ID.scalars(session, ids=["credit:trip:a"], kind="credit")
+        one = direct.insert_new(session, TRANSACTIONS, [_transaction("credit:trip:b", moment)],
+                                "id")  # fmt: skip
+        taken = direct.insert_new(session, TRANSACTIONS, [_transaction("credit:trip:a", moment)],
+                                  "id")  # fmt: skip
+        two = direct.insert_new(session, TRANSACTIONS, [_transaction("credit:trip:c", moment),
+                                                        _transaction("credit:trip:a", moment),
+                                                        _transaction("credit:trip:d", moment)],
+                                "id")  # fmt: skip
+        bulk.insert_rows(session, TRANSACTIONS, many)
+    with db.reading() as session:
+        stored = BY_ID.scalars(session, ids=[f"credit:trip:{k}" for k in "abcd"], kind="credit")
+        bulked = BY_ID.scalars(session, ids=[row["id"] for row in many], kind="credit")
+    db.dispose()
+    assert seen == ["credit:trip:a"]
+    assert (one, taken, two) == ({"credit:trip:b"}, set(), {"credit:trip:c", "credit:trip:d"})
+    assert stored == [f"credit:trip:{k}" for k in "abcd"]
+    assert len(bulked) == len(many)
+
+
+def test_a_conflict_in_a_pipeline_fails_the_whole_transaction(database_url):
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:taken", moment)])
+    with pytest.raises(IntegrityError), db.transaction() as session, direct.pipelined(session):
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:new", moment)])
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:taken", moment)])
+    with db.reading() as session:
+        stored = BY_ID.scalars(session, ids=["credit:trip:new", "credit:trip:taken"],
+                               kind="credit")  # fmt: skip
+    db.dispose()
+    assert stored == ["credit:trip:taken"]
