@@ -6,7 +6,8 @@ same statements, with the same parameters, are then replayed on bare psycopg, on
 per request, into a copy of the database as it was before the requests: once one statement at
 a time, once each request's statements in one pipeline (a lower bound: the service needs some
 answers before it can write). The difference is what the request costs above its SQL (Flask,
-SQLAlchemy, judging, the answer). Each side checks that every trip ended credited.
+SQLAlchemy, judging, the answer). Each side reports this process's CPU, PostgreSQL's CPU and
+the wall clock per request, and checks that every trip ended credited.
 
     python -m bench.ingest_sql [--requests 300]
     # TEST_POSTGRES_URL, else PostgreSQL on 127.0.0.1
@@ -81,8 +82,8 @@ def _recording(into: list[list[Statement]]) -> Iterator[None]:
 
 
 def _replay(url: str, requests: list[list[Statement]], *, pipeline: bool) -> tuple[Spent, int]:
-    """Each request's statements as one transaction; the cost (this process's CPU and the wall
-    clock, per request) and the trips credited."""
+    """Each request's statements as one transaction; the cost (this process's CPU, PostgreSQL's
+    and the wall clock, per request) and the trips credited."""
     with psycopg.connect(libpq(url), options=POSTGRES_OPTIONS) as conn:
         cursor = conn.cursor()
         with Meter() as meter:

@@ -149,6 +149,7 @@ class Statement:
                     dialect = session.get_bind().dialect
                     self._results = _Results.of(self._for(session), dialect, description)
                 return [c.name for c in description], self._results.apply(rows)
+        session.flush()  # as on PostgreSQL: the read sees the session's pending objects
         result = session.connection().execute(self._for(session), params)
         return list(result.keys()), [tuple(row) for row in result]
 
