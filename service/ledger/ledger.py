@@ -224,9 +224,13 @@ class Ledger:
             return []
         self.lock(r.account_id for r in requests)
         ids = [credit_id(r.purpose, r.ref) for r in requests]
-        done: dict[str, dict] = dict(_DONE.rows(self.session, ids=sorted(set(ids))))  # type: ignore[arg-type]
         days = [self.policy.local_day(r.occurred_at) for r in requests]
-        totals = self._day_totals({r.account_id for r in requests}, set(days))
+        accounts = sorted({r.account_id for r in requests})
+        with direct.pipelined(self.session):  # both reads in one round trip
+            done_sent = _DONE.send(self.session, ids=sorted(set(ids)))
+            totals_sent = _DAY_TOTALS.send(self.session, accounts=accounts, days=sorted(set(days)))
+        done: dict[str, dict] = dict(done_sent.rows())  # type: ignore[arg-type]
+        totals = {(account, day): points for account, day, points in totals_sent.rows()}
         before = dict(totals)
         outcomes: list[CreditOutcome] = []
         transactions: list[dict[str, Any]] = []
@@ -273,10 +277,6 @@ class Ledger:
             bulk.insert_rows(self.session, _ENTRIES, entries)
             bulk.add_to(self.session, _ACCOUNTS, "id", "pending", pending_delta)
         return outcomes
-
-    def _day_totals(self, accounts: set[str], days: set[dt.date]) -> dict[tuple[str, dt.date], int]:
-        rows = _DAY_TOTALS.rows(self.session, accounts=sorted(accounts), days=sorted(days))
-        return {(account, day): points for account, day, points in rows}
 
     def debit(
         self,

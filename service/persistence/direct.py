@@ -136,6 +136,31 @@ class Statement:
         names, rows = self._run(session, params)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
+    def send(self, session: Session, **params: Any) -> Sent:
+        """Send the statement now and read its rows later: inside ``pipelined``, statements
+        sent one after another cost one round trip in all, when the pipeline is left (read the
+        rows after that). Elsewhere it runs at once."""
+        if not is_postgres(session):
+            ran = self._run(session, params)
+            return Sent(lambda: ran)
+        compiled = self._postgres(session)
+        connection = session.connection()
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(params))
+        except psycopg.Error as error:
+            cursor.close()
+            raise _as_sqlalchemy(error, connection.dialect) from error
+
+        def read() -> tuple[list[str], list[tuple[Any, ...]]]:
+            with cursor:
+                try:
+                    return self._fetched(session, cursor)
+                except psycopg.Error as error:
+                    raise _as_sqlalchemy(error, connection.dialect) from error
+
+        return Sent(read)
+
     def _run(
         self, session: Session, params: Mapping[str, Any]
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -143,15 +168,18 @@ class Statement:
             compiled = self._postgres(session)
             with driver_cursor(session) as cursor:
                 cursor.execute(compiled.sql, compiled.parameters(params))
-                rows = cursor.fetchall()  # first: in a pipeline, this waits for the result
-                description = cursor.description or ()
-                if self._results is None:
-                    dialect = session.get_bind().dialect
-                    self._results = _Results.of(self._for(session), dialect, description)
-                return [c.name for c in description], self._results.apply(rows)
+                return self._fetched(session, cursor)
         session.flush()  # as on PostgreSQL: the read sees the session's pending objects
         result = session.connection().execute(self._for(session), params)
         return list(result.keys()), [tuple(row) for row in result]
+
+    def _fetched(self, session: Session, cursor: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        rows = cursor.fetchall()  # first: in a pipeline, this waits for the result
+        description = cursor.description or ()
+        if self._results is None:
+            dialect = session.get_bind().dialect
+            self._results = _Results.of(self._for(session), dialect, description)
+        return [c.name for c in description], self._results.apply(rows)
 
     def scalars(self, session: Session, **params: Any) -> list[Any]:
         """The first column of every row."""
@@ -172,6 +200,16 @@ class Statement:
             with self._lock:
                 self._compiled = self._compiled or compiled
         return self._compiled
+
+
+class Sent:
+    """A statement sent (``Statement.send``) whose rows are read once, when asked for."""
+
+    def __init__(self, read: Callable[[], tuple[list[str], list[tuple[Any, ...]]]]) -> None:
+        self._read = read
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self._read()[1]
 
 
 def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -153,3 +153,22 @@ def test_a_conflict_in_a_pipeline_fails_the_whole_transaction(database_url):
                                kind="credit")  # fmt: skip
     db.dispose()
     assert stored == ["credit:trip:taken"]
+
+
+def test_statements_sent_in_a_pipeline_are_read_after_it(database_url):
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction(i, moment) for i in AWKWARD_IDS])
+    with db.transaction() as session:
+        with direct.pipelined(session):
+            first = BY_ID.send(session, ids=AWKWARD_IDS[:1], kind="credit")
+            direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:later", moment)])
+            second = BY_ID.send(session, ids=[*AWKWARD_IDS[1:], "credit:trip:later"],
+                                kind="credit")  # fmt: skip
+        expected = BY_ID.rows(session, ids=[*AWKWARD_IDS, "credit:trip:later"], kind="credit")
+        read_first, read_second = first.rows(), second.rows()
+    db.dispose()
+    assert [row[0] for row in read_first] == AWKWARD_IDS[:1]
+    assert {row[0] for row in read_second} == {*AWKWARD_IDS[1:], "credit:trip:later"}
+    assert sorted(read_first + read_second) == sorted(expected)  # the same values, processed
