@@ -71,7 +71,8 @@ def append(
                     del row["riders_at_least"]
                 if written <= bulk.FEW_ROWS:
                     direct.insert(session, journal, rows)
-                else:  # one multi-row VALUES statement: cheaper for the server than row by row
+                else:  # not in a pipeline (many rows): one multi-row VALUES statement,
+                    # cheaper for the server than row by row
                     session.execute(insert(journal), rows)
 
 
