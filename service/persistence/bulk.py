@@ -17,11 +17,9 @@ from typing import Any
 import orjson
 from psycopg import sql
 from psycopg.errors import UniqueViolation
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, cast, update
+from sqlalchemy import JSON, ColumnElement, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.sqltypes import NullType
 
 from service.persistence import direct
 from service.persistence.direct import array_literal, driver_cursor, is_postgres
@@ -214,10 +212,4 @@ def one_of(
     values (a thousand separate parameters cost more to send than the query costs to run)."""
     if not is_postgres(session):
         return column.in_(values)
-    try:
-        # Untyped, the literal is cast once, as a constant; typed as VARCHAR, PostgreSQL
-        # converts it again for every row it checks (a thousand-id lookup took a second).
-        literal = bindparam(None, array_literal(values), type_=NullType())
-    except TypeError:  # timestamps and the like: psycopg adapts them
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column == any_(cast(literal, ARRAY(column.type)))
+    return direct.equals_any(column, values)

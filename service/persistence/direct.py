@@ -29,6 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.types import TypeDecorator
 
@@ -37,20 +38,16 @@ Processor = Callable[[Any], Any]
 
 
 class _ArrayLiteral(TypeDecorator[Any]):
-    """A list sent as one PostgreSQL array literal (``{"a","b"}``) and cast in SQL: psycopg
-    adapts a list element by element, and a typed parameter would be converted again for
-    every row the query checks."""
+    """A list of strings, integers or dates sent as one PostgreSQL array literal
+    (``{"a","b"}``) and cast in SQL. psycopg adapts a list element by element; and untyped,
+    the literal is cast once, as a constant, where a VARCHAR parameter would be converted
+    again for every row the query checks (a thousand-id lookup took a second)."""
 
     impl = NullType
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        try:
-            return array_literal(value)
-        except TypeError:  # timestamps and the like: psycopg adapts them
-            return list(value)
+        return None if value is None else array_literal(value)
 
 
 def one_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
@@ -58,7 +55,33 @@ def one_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnE
     PostgreSQL (one parameter however many values), an expanding IN elsewhere."""
     if dialect != "postgresql":
         return column.in_(bindparam(name, expanding=True))
-    return column == any_(cast(bindparam(name, type_=_ArrayLiteral()), ARRAY(column.type)))
+    return _equals_any(column, lambda type_: bindparam(name, type_=type_))
+
+
+def equals_any(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """PostgreSQL's ``column = ANY(array)`` for these values (``one_of_param``, with the values
+    in the statement)."""
+    return _equals_any(column, lambda type_: bindparam(None, list(values), type_=type_))
+
+
+def _equals_any(
+    column: ColumnElement[Any], parameter: Callable[[Any], BindParameter[Any]]
+) -> ColumnElement[bool]:
+    if _as_literal(column):
+        return column == any_(cast(parameter(_ArrayLiteral()), ARRAY(column.type)))
+    # Timestamps and the like: each element through the column type's own processing.
+    return column == any_(parameter(ARRAY(column.type)))
+
+
+def _as_literal(column: ColumnElement[Any]) -> bool:
+    """Whether the column's values have an array literal (``array_literal``)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return False
+    if issubclass(python_type, dt.datetime) or issubclass(python_type, bool):
+        return False
+    return issubclass(python_type, (str, int, dt.date))
 
 
 @dataclasses.dataclass(frozen=True)
