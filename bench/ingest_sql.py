@@ -30,7 +30,6 @@ from bench.cpu import Meter, Spent
 from bench.database import database_copy, libpq, postgres_admin_url
 from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
-from service.persistence.database import POSTGRES_OPTIONS
 
 WARM_REQUESTS = 50
 Statement = tuple[str, Any, Any]  # ("execute" | "executemany" | "commit", query, params)
@@ -84,7 +83,7 @@ def _recording(into: list[list[Statement]]) -> Iterator[None]:
 def _replay(url: str, requests: list[list[Statement]], *, pipeline: bool) -> tuple[Spent, int]:
     """Each request's statements as one transaction; the cost (this process's CPU, PostgreSQL's
     and the wall clock, per request) and the trips credited."""
-    with psycopg.connect(libpq(url), options=POSTGRES_OPTIONS) as conn:
+    with psycopg.connect(libpq(url)) as conn:
         cursor = conn.cursor()
         with Meter() as meter:
             for statements in requests:

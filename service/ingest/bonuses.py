@@ -23,7 +23,7 @@ from service.ingest.contract import LatLng
 from service.ingest.evaluate import Candidate
 from service.ledger.ledger import CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
-from service.persistence import bulk, direct
+from service.persistence import direct
 from service.persistence.fleet_models import IncentiveMap
 from service.persistence.rider_models import Trip
 from service.usecases.rebalancing import IncentiveMapView, map_view, slot_of
@@ -38,6 +38,19 @@ _MAPS_AT = direct.Statement(
         direct.one_of_param(dialect, _MAPS.c.slot_start, "slots"),
     )
 )
+_VEHICLE_TRIPS = direct.Statement(
+    lambda dialect: select(
+        _TRIPS.c.uid, _TRIPS.c.vehicle_id, _TRIPS.c.started_at, _TRIPS.c.start_cell,
+        _TRIPS.c.end_cell, _TRIPS.c.start_lng, _TRIPS.c.start_lat, _TRIPS.c.end_lng,
+        _TRIPS.c.end_lat,
+    ).where(
+        _TRIPS.c.operator_id == bindparam("operator_id"),
+        _TRIPS.c.status == "credited",
+        direct.one_of_param(dialect, _TRIPS.c.vehicle_id, "vehicles"),
+        _TRIPS.c.started_at >= bindparam("lo"),
+        _TRIPS.c.started_at <= bindparam("hi"),
+    )
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,30 +150,27 @@ def _recent_moves(
     lo = min(c.trip.start_time for c in batch) - BACK_AND_FORTH
     hi = max(c.trip.start_time for c in batch) + BACK_AND_FORTH
     uids = {c.uid for c in batch}
-    t = _TRIPS.c
     rows = [
         row
-        for row in session.connection().execute(
-            select(t.uid, t.vehicle_id, t.started_at, t.start_cell, t.end_cell, t.start_lng,
-                   t.start_lat, t.end_lng, t.end_lat)
-            .where(t.operator_id == operator_id, t.status == "credited",
-                   bulk.one_of(session, t.vehicle_id, vehicles),
-                   t.started_at >= lo, t.started_at <= hi)
+        for row in _VEHICLE_TRIPS.mappings(
+            session, operator_id=operator_id, vehicles=vehicles, lo=lo, hi=hi
         )
-        if row.uid not in uids
-    ]  # fmt: skip
-    cells = [c for row in rows for c in (row.start_cell, row.end_cell)]
-    points = [p for row in rows for p in ((row.start_lng, row.start_lat),
-                                          (row.end_lng, row.end_lat))]  # fmt: skip
+        if row["uid"] not in uids
+    ]
+    cells = [c for row in rows for c in (row["start_cell"], row["end_cell"])]
+    points = [p for row in rows for p in ((row["start_lng"], row["start_lat"]),
+                                          (row["end_lng"], row["end_lat"]))]  # fmt: skip
     placed = scheme.of(cells, [None if p[0] is None else p for p in points])
     found: dict[str, list[_Move]] = {}
     for k, row in enumerate(rows):
         start, end = placed[2 * k], placed[2 * k + 1]
         if start is None or end is None:
             continue
-        started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=dt.UTC)
-        found.setdefault(row.vehicle_id, []).append(
-            _Move(row.uid, row.vehicle_id, started, start, end)
+        started = row["started_at"]
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=dt.UTC)
+        found.setdefault(row["vehicle_id"], []).append(
+            _Move(row["uid"], row["vehicle_id"], started, start, end)
         )
     return found
 

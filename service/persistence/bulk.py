@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from psycopg import sql
 from psycopg.errors import UniqueViolation
-from sqlalchemy import JSON, ColumnElement, Table, bindparam, update
+from sqlalchemy import JSON, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -203,13 +203,3 @@ def put_totals(
                 array_literal(totals[k] for k in ordered),
             ),
         )
-
-
-def one_of(
-    session: Session, column: ColumnElement[Any], values: Sequence[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``: on PostgreSQL as ``= ANY(array)``, one parameter however many
-    values (a thousand separate parameters cost more to send than the query costs to run)."""
-    if not is_postgres(session):
-        return column.in_(values)
-    return direct.equals_any(column, values)

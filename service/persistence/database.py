@@ -19,10 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "greenpoints_read_only"
-# psycopg prepares a statement from its sixth run on; PostgreSQL may then settle on a generic
-# plan, which cannot see how many values an ``= ANY(array)`` holds: a 1000-trip batch's consent
-# lookup went from about 9 to 90 ms, its neighbour lookup from about 10 to 75 ms.
-POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 
 
 def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
@@ -36,10 +32,7 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
         pool_size=5,
         max_overflow=10,
         pool_timeout=connect_timeout_s,
-        connect_args={
-            "connect_timeout": connect_timeout_s,
-            "options": POSTGRES_OPTIONS,
-        },
+        connect_args={"connect_timeout": connect_timeout_s},
     )
 
 

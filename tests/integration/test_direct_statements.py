@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
 from service.persistence import bulk, direct
@@ -172,3 +172,35 @@ def test_statements_sent_in_a_pipeline_are_read_after_it(database_url):
     assert [row[0] for row in read_first] == AWKWARD_IDS[:1]
     assert {row[0] for row in read_second} == {*AWKWARD_IDS[1:], "credit:trip:later"}
     assert sorted(read_first + read_second) == sorted(expected)  # the same values, processed
+
+
+def test_a_long_list_is_planned_for_its_values_not_by_a_prepared_plan(postgres_url):
+    """Once psycopg has prepared a statement, PostgreSQL may run it with a generic plan that
+    cannot see how many values its array holds: a run with a long list must not use it."""
+    db = Database.from_url(postgres_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    many = [_transaction(f"credit:trip:long{i:04d}", moment) for i in range(300)]
+    with db.transaction() as session:
+        bulk.insert_rows(session, TRANSACTIONS, many)
+
+    def plans_of_prepared(session) -> int:
+        return session.execute(text(
+            "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
+            "WHERE statement LIKE 'SELECT ledger_transactions.id, ledger_transactions.created_at%'"
+        )).scalar_one()  # fmt: skip
+
+    long_ids = [row["id"] for row in many]
+    assert len(long_ids) > direct.GENERIC_PLAN_MAX_VALUES
+    with db.reading() as session:
+        for k in range(8):  # psycopg prepares from the sixth run on
+            assert BY_ID.scalars(session, ids=[long_ids[k]], kind="credit") == [long_ids[k]]
+        runs_of_prepared = plans_of_prepared(session)
+        long_read = BY_ID.scalars(session, ids=long_ids, kind="credit")
+        after_long = plans_of_prepared(session)
+        BY_ID.scalars(session, ids=long_ids[:2], kind="credit")
+        after_short = plans_of_prepared(session)
+    db.dispose()
+    assert runs_of_prepared >= 1  # short lists do use the prepared statement
+    assert long_read == long_ids
+    assert after_long == runs_of_prepared
+    assert after_short == runs_of_prepared + 1
