@@ -99,6 +99,11 @@ class _Compiled:
                 processors[name] = processor
         return cls(compiled.string, defaults, processors)
 
+    def execute(self, cursor: Any, given: Mapping[str, Any]) -> None:
+        """Run on ``cursor`` with these parameters; a run with a long list is never prepared
+        (see the module's docstring)."""
+        cursor.execute(self.sql, self.parameters(given), prepare=_prepare(given))
+
     def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
         values = {**self.defaults, **given}
         for name, processor in self.processors.items():
@@ -167,7 +172,7 @@ class Statement:
         connection = session.connection()
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(compiled.sql, compiled.parameters(params), prepare=_prepare(params))
+            compiled.execute(cursor, params)
         except psycopg.Error as error:
             cursor.close()
             raise _as_sqlalchemy(error, connection.dialect) from error
@@ -187,7 +192,7 @@ class Statement:
         if is_postgres(session):
             compiled = self._postgres(session)
             with driver_cursor(session) as cursor:
-                cursor.execute(compiled.sql, compiled.parameters(params), prepare=_prepare(params))
+                compiled.execute(cursor, params)
                 return self._fetched(session, cursor)
         session.flush()  # as on PostgreSQL: the read sees the session's pending objects
         result = session.connection().execute(self._for(session), params)
