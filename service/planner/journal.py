@@ -62,18 +62,22 @@ def append(
 ) -> None:
     """Journal additions to the atoms, in the caller's transaction (call it last there: see
     the module docstring)."""
-    journals = ((CELL_JOURNAL, cell_rows(cells)), (FLOW_JOURNAL, flow_rows(flows)))
-    written = sum(len(rows) for _, rows in journals)
-    with bulk.writes_together(session, written):
-        for journal, rows in journals:
-            if rows:
-                for row in rows:
-                    del row["riders_at_least"]
-                if written <= bulk.FEW_ROWS:
-                    direct.insert(session, journal, rows)
-                else:  # not in a pipeline (many rows): one multi-row VALUES statement,
-                    # cheaper for the server than row by row
-                    session.execute(insert(journal), rows)
+    journals = [(journal, rows)
+                for journal, rows in ((CELL_JOURNAL, cell_rows(cells)),
+                                      (FLOW_JOURNAL, flow_rows(flows)))
+                if rows]  # fmt: skip
+    if not journals:
+        return
+    for _, rows in journals:
+        for row in rows:
+            del row["riders_at_least"]
+    if sum(len(rows) for _, rows in journals) <= bulk.FEW_ROWS:
+        with direct.pipelined(session):  # a few rows: one round trip for both journals
+            for journal, rows in journals:
+                direct.insert(session, journal, rows)
+        return
+    for journal, rows in journals:  # many: one multi-row VALUES statement each, through
+        session.execute(insert(journal), rows)  # SQLAlchemy (never inside a pipeline)
 
 
 def fold(session: Session) -> None:
