@@ -52,7 +52,7 @@ from pathlib import Path
 import orjson
 
 from bench.cpu import Meter, Spent
-from bench.database import database_copy, libpq, postgres_admin_url
+from bench.database import analyze, database_copy, libpq, postgres_admin_url
 from bench.http_load import gunicorn
 from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
@@ -479,6 +479,7 @@ def run(
             warm += _send_all(port, token, warm_singles, 8)
             _, warm_problems = _check(warm, len(warm_batches) * BATCH + len(warm_singles))
             problems.update(warm_problems)
+            analyze(service_url)  # the warm-up's trips and ledger rows counted, as in service
 
             if args.profile:
                 profiler = _profiler(_workers(server.pid)[0], args.profile, 600)

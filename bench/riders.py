@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.database import analyze
 from bench.report import BenchError
 
 POINTS_PER_TRIP = 230  # 98 g/km x 2.35 km = 230.3 g -> 230 points
@@ -74,6 +75,7 @@ def prepare(database_url: str, workdir: Path, riders: int) -> Prepared:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(link, refs))
     svc.db.dispose()
+    analyze(database_url)
     return Prepared(env, operator.client_id, token, refs)
 
 
