@@ -11,13 +11,18 @@ from geo.index import ZoneIndex
 from geo.zones import Zone
 
 Applies = Callable[[Zone], bool]
+# Up to this many points, one lookup each is cheaper than the batch lookup, whose numpy set-up
+# costs about 45 µs whatever the count (2 points: 4 µs against 47; 32 points: 70 against 57).
+FEW_POINTS = 16
 
 
 def zones_containing(
     index: ZoneIndex, lngs: Sequence[float], lats: Sequence[float]
 ) -> list[list[int]]:
     """For each point, the zones containing it, in ``ZoneIndex.zones_at``'s order: one batch
-    lookup for all the points."""
+    lookup for all the points, or one lookup each for a few."""
+    if len(lngs) <= FEW_POINTS:
+        return [index.zones_at(lng, lat) for lng, lat in zip(lngs, lats, strict=True)]
     found: list[list[int]] = [[] for _ in lngs]
     if not found:
         return found

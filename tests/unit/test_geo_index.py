@@ -14,6 +14,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from geo.coords import great_circle_m, metres_per_degree
 from geo.index import ZoneIndex
+from geo.trips import FEW_POINTS, zones_containing
 from geo.zones import Zone
 
 LNG0, LAT0 = 121.4737, 31.2304  # People's Square, Shanghai
@@ -309,6 +310,11 @@ def test_index_answers_equal_brute_force_shapely(
     single = [index.zones_at(x, y) for x, y in zip(lngs.tolist(), lats.tolist(), strict=True)]
     assert single == expected
     assert many_as_lists(index, lngs.tolist(), lats.tolist()) == expected
+    # The ingestion's lookup: one by one for a few points, the batch lookup for more.
+    assert len(lngs) > FEW_POINTS
+    few = slice(0, FEW_POINTS)
+    assert zones_containing(index, lngs[few].tolist(), lats[few].tolist()) == expected[few]
+    assert zones_containing(index, lngs.tolist(), lats.tolist()) == expected
 
 
 @pytest.mark.parametrize("resolution", [9, 10])
