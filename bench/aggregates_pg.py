@@ -35,7 +35,7 @@ import h3
 from sqlalchemy import Column, MetaData, String, Table
 from sqlalchemy.orm import Session
 
-from bench.database import migrated_postgres
+from bench.database import analyze, migrated_postgres
 from bench.report import bound, report, run_from_command_line
 from mock_clients import city as cities
 from mock_clients.population import populate
@@ -141,8 +141,7 @@ def run(*, trips: int = TRIPS, rounds: int = ROUNDS) -> list[dict[str, object]]:
             bulk.insert_rows(session, _cell_map_table(session), [
                 {"cell": c, "c9": h3.cell_to_parent(c, 9), "c8": h3.cell_to_parent(c, 8)}
                 for c in starts if c])  # fmt: skip
-        with svc.db.engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
+        analyze(svc.settings.database_url)
         loaded_s = time.perf_counter() - started
         view = Slice(month, month, mode=MODE, k=K)
         cells(svc.db, view, 8)  # warm-up

@@ -28,7 +28,7 @@ import uuid
 import h3
 import numpy as np
 
-from bench.database import migrated_postgres
+from bench.database import analyze, migrated_postgres
 from bench.rebalancing import make_cells
 from bench.report import bound, report, run_from_command_line
 from geo.rebalancing import balance_of, plan_moves
@@ -129,8 +129,7 @@ def run(
         snapshot_s = time.perf_counter() - started
         with svc.db.transaction() as session:
             bulk.insert_rows(session, Trip.__table__, _trips(rng, cell_ids, now, fleet))
-        with svc.db.engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
+        analyze(svc.settings.database_url)
         rules = RebalancingRules.from_settings(settings)
         units = rules.units(OPERATOR, svc.zones)
         recommend(svc.db, store, rules, units, OPERATOR, now)  # warm-up
