@@ -24,8 +24,6 @@ def zones_containing(
     if len(lngs) <= FEW_POINTS:
         return [index.zones_at(lng, lat) for lng, lat in zip(lngs, lats, strict=True)]
     found: list[list[int]] = [[] for _ in lngs]
-    if not found:
-        return found
     points, zones = index.zones_at_many(
         np.asarray(lngs, dtype=np.float64), np.asarray(lats, dtype=np.float64)
     )
