@@ -3,7 +3,8 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on, and every transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers queue for the lock instead of failing
 half-way with "database is locked". PostgreSQL gets a short connect timeout so an outage turns
-into a quick error rather than a hung request.
+into a quick error rather than a hung request, and its pooled connections are checked with a
+query only when their socket says something happened (``liveness``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.persistence.liveness import ping_psycopg_only_in_doubt
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "greenpoints_read_only"
 
@@ -26,7 +29,7 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
@@ -34,6 +37,8 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
         pool_timeout=connect_timeout_s,
         connect_args={"connect_timeout": connect_timeout_s},
     )
+    ping_psycopg_only_in_doubt(engine)
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -1,0 +1,52 @@
+"""Whether a pooled PostgreSQL connection is still alive, without a round trip when it surely is.
+
+The pool checks each connection it hands out (pre-ping), since a restarted server leaves dead
+connections behind. The usual check is a query, one round trip on every
+checkout: on a one-trip request that is one of about a dozen, on an account read one of three.
+A server that ends a connection, whether it restarts, terminates the backend or times the
+session out, sends its last words and closes the socket, so the socket turns readable. An idle
+connection that nothing has reached since its last exchange is therefore alive as far as any
+query could tell, and needs no query. Anything else (the socket readable, an error on it, a
+transaction left open, the driver calling it broken) goes to the usual query, which decides.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from sqlalchemy import Engine
+
+Ping = Callable[[Any], bool]
+
+
+def nothing_arrived(connection: psycopg.Connection) -> bool:
+    """True when the connection is idle and open, and no byte nor hang-up has reached its
+    socket since its last exchange."""
+    if connection.closed or connection.broken:
+        return False
+    if connection.info.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    poller = select.poll()  # not select.select: a busy process's descriptors pass 1024
+    poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
+
+
+def ping_only_in_doubt(full_ping: Ping) -> Ping:
+    """A pre-ping that asks the server only when the socket says something happened."""
+
+    def ping(dbapi_connection: Any) -> bool:
+        if isinstance(dbapi_connection, psycopg.Connection) and nothing_arrived(dbapi_connection):
+            return True
+        return full_ping(dbapi_connection)
+
+    return ping
+
+
+def ping_psycopg_only_in_doubt(engine: Engine) -> None:
+    """Give an engine on psycopg the pre-ping above (other drivers keep their own)."""
+    if engine.dialect.driver == "psycopg":
+        engine.dialect.do_ping = ping_only_in_doubt(engine.dialect.do_ping)  # type: ignore[method-assign]
