@@ -9,7 +9,7 @@ its cells; a point is checked by mapping it to a cell at the area's resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import h3
 from shapely.geometry import MultiPolygon, Polygon
@@ -111,13 +111,27 @@ def licence_cells_at(
 ) -> tuple[int, set[str]] | None:
     """The operator's licence resolution and which of the (lng, lat) points' cells its area
     holds, in two queries however many points; None when it has no licence area."""
-    found = _RESOLUTION.scalars(session, operator_id=operator_id)
-    if not found:
-        return None
-    resolution = found[0]
-    wanted = sorted({lnglat_to_cell(lng, lat, resolution) for lng, lat in points})
-    held = _HELD.scalars(session, operator_id=operator_id, cells=wanted)
-    return resolution, set(held)
+    return send_licence_lookup(session, operator_id)(points)
+
+
+def send_licence_lookup(
+    session: Session, operator_id: str
+) -> Callable[[Iterable[tuple[float, float]]], tuple[int, set[str]] | None]:
+    """``licence_cells_at`` whose first query (the operator's resolution) is sent now, inside
+    ``direct.pipelined`` with the statements around it; called with the points, it reads that
+    answer and, for an operator with a licence area, asks for the points' cells."""
+    sent = _RESOLUTION.send(session, operator_id=operator_id)
+
+    def cells_at(points: Iterable[tuple[float, float]]) -> tuple[int, set[str]] | None:
+        found = sent.rows()
+        if not found:
+            return None
+        resolution = found[0][0]
+        wanted = sorted({lnglat_to_cell(lng, lat, resolution) for lng, lat in points})
+        held = _HELD.scalars(session, operator_id=operator_id, cells=wanted)
+        return resolution, set(held)
+
+    return cells_at
 
 
 def licensed(db: Database, operator_id: str, points: Sequence[tuple[float, float]]) -> list[bool]:

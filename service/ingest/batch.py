@@ -33,6 +33,7 @@ from service.ingest.evaluate import BatchContext, Candidate, evaluate, trip_uid
 from service.ingest.plausibility import PlausibilityRules
 from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
+from service.persistence import direct
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
 from service.planner import store as planner
@@ -230,19 +231,28 @@ class Ingestor:
         with self.db.transaction() as session:
             if judge_first:
                 accepted = [c for c in fresh if not c.reasons and c.account_id]
-                Ledger(session, self.policy).lock(c.account_id for c in accepted)  # type: ignore[misc]
+                accounts = [c.account_id for c in accepted]
+                trips = [c.trip for c in accepted]
             else:
                 # A few trips are judged inside it: fewer round trips, and the lock comes first.
                 context = self._context(session, operator_id, candidates, now, zones)
-                Ledger(session, self.policy).lock(c.account_id for c in context.consents.values())
                 fresh = candidates
-            stored = store.stored_trips(session, operator_id, [c.trip.trip_id for c in fresh])
-            fresh = self._answer_stored(fresh, stored, results, failures)
+                accounts = [consent.account_id for consent in context.consents.values()]
+                trips = [c.trip for c in fresh]
+            # The lock, then what is read under it, in one round trip: the database runs them
+            # in order, so the reads see everything committed before the locks were granted.
+            with direct.pipelined(session):
+                locked = Ledger(session, self.policy).send_lock(accounts)  # type: ignore[arg-type]
+                stored_sent = store.send_stored_trips(session, operator_id,
+                                                      [c.trip.trip_id for c in fresh])  # fmt: skip
+                neighbours = store.send_neighbours(session, accounts, trips)
+            locked()
+            fresh = self._answer_stored(fresh, stored_sent(), results, failures)
             if not judge_first:
                 evaluate(fresh, context)
             accepted = [c for c in fresh if not c.reasons and c.account_id]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                                  accepted, operator_id, now, zones.index)  # fmt: skip
+                                  accepted, operator_id, now, neighbours, zones.index)  # fmt: skip
             rows = [store.trip_row(c, operator_id, now) for c in fresh]
             inserted = store.insert_new(session, rows)
             planner.add_trips(session, [r for r in rows if r["uid"] in inserted], self.policy.zone)
@@ -262,13 +272,12 @@ class Ingestor:
         zones: ParkingJudge,
     ) -> BatchContext:
         """What judging the batch needs from the database: consents and licence cells."""
-        trips = [c.trip for c in candidates]
+        consents, licence = store.consents_and_licence(
+            session, operator_id, [c.trip for c in candidates]
+        )
         return BatchContext(
             operator_id=operator_id, now=now, rules=self.rules, methodologies=self.methodologies,
-            judge=zones,
-            consents=store.consents_for(session, operator_id, [t.rider_ref for t in trips]),
-            licence=store.licence_for(session, operator_id, trips),
-            cell_resolution=self.cell_resolution,
+            judge=zones, consents=consents, licence=licence, cell_resolution=self.cell_resolution,
         )  # fmt: skip
 
     @staticmethod
@@ -324,8 +333,11 @@ class Ingestor:
                     candidates.append((row, candidate))
                 else:
                     row.reasons = ["scenario_not_consented"]
+            accepted = [c for _, c in candidates]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                                  [c for _, c in candidates], operator_id, now,
+                                  accepted, operator_id, now,
+                                  store.send_neighbours(session, [c.account_id for c in accepted],
+                                                        [c.trip for c in accepted]),
                                   zones.index)  # fmt: skip
             for row, candidate in candidates:
                 row.account_id = candidate.account_id

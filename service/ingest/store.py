@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
-from service.geofence.licence import licence_cells_at
+from service.geofence.licence import send_licence_lookup
 from service.ingest.bonuses import credit_bonuses
 from service.ingest.contract import TripIn
 from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
@@ -78,35 +79,64 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def stored_trips(
     session: Session, operator_id: str, trip_ids: Sequence[str]
 ) -> dict[str, StoredTrip]:
-    """The operator's trips already stored, by trip_id (looked up by their derived uids: the
-    primary key, so the cost does not grow with the trips stored)."""
-    found: dict[str, StoredTrip] = {}
+    """The operator's trips already stored, by trip_id."""
+    return send_stored_trips(session, operator_id, trip_ids)()
+
+
+def send_stored_trips(
+    session: Session, operator_id: str, trip_ids: Sequence[str]
+) -> Callable[[], dict[str, StoredTrip]]:
+    """``stored_trips`` sent now (inside ``direct.pipelined``, with the statements around it)
+    and read when called. Looked up by the trips' derived uids: the primary key, so the cost
+    does not grow with the trips stored."""
     uids = sorted({trip_uid(operator_id, trip_id) for trip_id in trip_ids})
-    for chunk in _chunks(uids):
-        for uid, trip_id, digest, status, points, co2_g, reasons in _STORED.rows(
-            session, uids=chunk
-        ):
-            found[trip_id] = StoredTrip(uid, trip_id, digest, status, points, co2_g, reasons or [])
-    return found
+    sent = [_STORED.send(session, uids=chunk) for chunk in _chunks(uids)]
+
+    def read() -> dict[str, StoredTrip]:
+        found: dict[str, StoredTrip] = {}
+        for rows in sent:
+            for uid, trip_id, digest, status, points, co2_g, reasons in rows.rows():
+                found[trip_id] = StoredTrip(uid, trip_id, digest, status, points, co2_g,
+                                            reasons or [])  # fmt: skip
+        return found
+
+    return read
 
 
 def consents_for(
     session: Session, operator_id: str, rider_refs: Iterable[str]
 ) -> dict[str, Consent]:
-    found: dict[str, Consent] = {}
-    for chunk in _chunks(sorted(set(rider_refs))):
-        rows = _CONSENTS.rows(session, operator_id=operator_id, refs=chunk)
-        for rider_ref, account_id, scenarios in rows:
-            found[rider_ref] = Consent(account_id, tuple(scenarios))
-    return found
+    return _send_consents(session, operator_id, rider_refs)()
 
 
-def licence_for(session: Session, operator_id: str, trips: Sequence[TripIn]) -> Licence | None:
-    """The operator's licence cells that the batch's trip ends fall in (None: no licence area,
-    so everywhere is licensed)."""
+def _send_consents(
+    session: Session, operator_id: str, rider_refs: Iterable[str]
+) -> Callable[[], dict[str, Consent]]:
+    sent = [_CONSENTS.send(session, operator_id=operator_id, refs=chunk)
+            for chunk in _chunks(sorted(set(rider_refs)))]  # fmt: skip
+
+    def read() -> dict[str, Consent]:
+        found: dict[str, Consent] = {}
+        for rows in sent:
+            for rider_ref, account_id, scenarios in rows.rows():
+                found[rider_ref] = Consent(account_id, tuple(scenarios))
+        return found
+
+    return read
+
+
+def consents_and_licence(
+    session: Session, operator_id: str, trips: Sequence[TripIn]
+) -> tuple[dict[str, Consent], Licence | None]:
+    """The riders' consents for this operator, and its licence cells that the trip ends fall
+    in (None: no licence area, so everywhere is licensed), in one round trip where the
+    operator has no licence area."""
+    with direct.pipelined(session):
+        consents = _send_consents(session, operator_id, [t.rider_ref for t in trips])
+        licence = send_licence_lookup(session, operator_id)
     ends = [(p.lng, p.lat) for trip in trips for p in (trip.start, trip.end) if p is not None]
-    found = licence_cells_at(session, operator_id, ends)
-    return None if found is None else Licence(found[0], frozenset(found[1]))
+    found = licence(ends)
+    return consents(), None if found is None else Licence(found[0], frozenset(found[1]))
 
 
 def settle_accepted(
@@ -117,18 +147,17 @@ def settle_accepted(
     candidates: Sequence[Candidate],
     operator_id: str,
     now: dt.datetime,
+    neighbours: Callable[[set[str]], dict[str | None, list[Span]]],
     zones: ZoneIndex | None = None,
 ) -> None:
-    """Check each accepted candidate against its rider's other trips and credit those that
+    """Check each accepted candidate against its rider's other trips (``neighbours``, read
+    under the locks by ``send_neighbours`` for these candidates or more) and credit those that
     pass, in one set-based ledger write, with any rebalancing bonus they earned (``zones``
     places trip ends in parking-zone dispatch units). The caller holds the riders' account
     locks."""
     if not candidates:
         return
-    accounts = sorted({c.account_id for c in candidates if c.account_id})
-    lo = min(c.trip.start_time for c in candidates) - NEIGHBOUR_HORIZON
-    hi = max(c.trip.end_time for c in candidates) + NEIGHBOUR_HORIZON
-    others = _neighbour_spans(session, accounts, lo, hi, {c.uid for c in candidates})
+    others = neighbours({c.uid for c in candidates})
     passed: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: (c.account_id, c.trip.start_time, c.uid)):
         mine = others[candidate.account_id]
@@ -169,19 +198,33 @@ class _OffenceTrip:
     ended_at: dt.datetime
 
 
-def _neighbour_spans(
-    session: Session, accounts: list[str], lo: dt.datetime, hi: dt.datetime, exclude: set[str]
-) -> dict[str | None, list[Span]]:
-    """The riders' credited trips (any operator) around the batch's time range."""
-    spans: dict[str | None, list[Span]] = defaultdict(list)
-    for chunk in _chunks(accounts):
-        rows = _NEIGHBOURS.rows(session, accounts=chunk, lo=lo, hi=hi)
-        for uid, account, started, ended, slng, slat, elng, elat in rows:
+def send_neighbours(
+    session: Session, accounts: Iterable[str | None], trips: Sequence[TripIn]
+) -> Callable[[set[str]], dict[str | None, list[Span]]]:
+    """The riders' credited trips (any operator) around the trips' time range, sent now
+    (inside ``direct.pipelined``, with the statements around it). Called with the uids to
+    leave out (the batch's own trips), it reads them as spans by account."""
+    accounts = sorted({a for a in accounts if a})
+    if not accounts or not trips:
+        return lambda exclude: defaultdict(list)
+    lo = min(t.start_time for t in trips) - NEIGHBOUR_HORIZON
+    hi = max(t.end_time for t in trips) + NEIGHBOUR_HORIZON
+    sent = [_NEIGHBOURS.send(session, accounts=chunk, lo=lo, hi=hi) for chunk in _chunks(accounts)]
+
+    @functools.cache
+    def rows() -> list[tuple[Any, ...]]:
+        return [row for chunk in sent for row in chunk.rows()]
+
+    def spans(exclude: set[str]) -> dict[str | None, list[Span]]:
+        found: dict[str | None, list[Span]] = defaultdict(list)
+        for uid, account, started, ended, slng, slat, elng, elat in rows():
             if uid in exclude:
                 continue
             start = None if slng is None else (slng, slat)
             end = None if elng is None else (elng, elat)
-            spans[account].append(Span(as_utc(started), as_utc(ended), start, end))
+            found[account].append(Span(as_utc(started), as_utc(ended), start, end))
+        return found
+
     return spans
 
 

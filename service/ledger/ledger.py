@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, literal, select, update
@@ -107,15 +107,26 @@ class Ledger:
     def lock(self, account_ids: Iterable[str]) -> None:
         """Lock personal accounts in sorted order (no deadlocks between concurrent batches).
         Only ids are read: a batch may lock a thousand accounts."""
+        self.send_lock(account_ids)()
+
+    def send_lock(self, account_ids: Iterable[str]) -> Callable[[], None]:
+        """``lock`` sent now: inside ``direct.pipelined``, the statements sent after it run
+        once the locks are held, in the same round trip. Call what it returns to confirm
+        (``NotFound`` for an account that does not exist)."""
         held = self.session.info.setdefault(LOCKED_ACCOUNTS, set())
         ids = sorted(set(account_ids) - held)
         if not ids:
-            return
-        found = set(_LOCK.scalars(self.session, ids=ids))
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise NotFound(f"no account {missing[0]}")
-        held.update(ids)
+            return lambda: None
+        sent = _LOCK.send(self.session, ids=ids)
+
+        def confirm() -> None:
+            found = {row[0] for row in sent.rows()}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFound(f"no account {missing[0]}")
+            held.update(ids)
+
+        return confirm
 
     def balances(self, account_id: str) -> Balances:
         row = self.session.get(Account, account_id, populate_existing=True)
