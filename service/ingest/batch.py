@@ -33,7 +33,7 @@ from service.ingest.evaluate import BatchContext, Candidate, evaluate, trip_uid
 from service.ingest.plausibility import PlausibilityRules
 from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
-from service.persistence import direct
+from service.persistence import bulk, direct
 from service.persistence.database import Database
 from service.persistence.rider_models import Trip
 from service.planner import store as planner
@@ -176,7 +176,7 @@ class Ingestor:
             try:
                 results = self._ingest_once(operator_id, candidates, failures, now)
                 break
-            except (IntegrityError, OperationalError) as exc:
+            except (IntegrityError, OperationalError, store.StoredMeanwhile) as exc:
                 # A concurrent request stored one of these trips first, or the database chose
                 # this transaction as a deadlock victim: nothing was written; judge again.
                 # Anything else (the database away) is not retried here.
@@ -245,23 +245,40 @@ class Ingestor:
                 locked = Ledger(session, self.policy).send_lock(accounts)  # type: ignore[arg-type]
                 stored_sent = store.send_stored_trips(session, operator_id,
                                                       [c.trip.trip_id for c in fresh])  # fmt: skip
-                neighbours = store.send_neighbours(session, accounts, trips)
+                around = store.send_surroundings(session, operator_id, accounts, trips)
             locked()
             fresh = self._answer_stored(fresh, stored_sent(), results, failures)
             if not judge_first:
                 evaluate(fresh, context)
             accepted = [c for c in fresh if not c.reasons and c.account_id]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                                  accepted, operator_id, now, neighbours, zones.index)  # fmt: skip
-            rows = [store.trip_row(c, operator_id, now) for c in fresh]
-            inserted = store.insert_new(session, rows)
-            planner.add_trips(session, [r for r in rows if r["uid"] in inserted], self.policy.zone)
+                                  accepted, operator_id, now, around, zones.index)  # fmt: skip
+            inserted = self._insert([store.trip_row(c, operator_id, now) for c in fresh], session)
         for candidate in fresh:
             answer = _result(candidate)
             if candidate.uid not in inserted:  # stored meanwhile by a request without locks
                 answer = {**answer, "status": "duplicate", "original_status": answer["status"]}
             results[candidate.index] = answer
         return results
+
+    def _insert(self, rows: list[dict[str, Any]], session: Session) -> set[str]:
+        """Store the new trips and journal those inserted for the roll-ups; returns their uids.
+
+        A few trips go in one round trip with their journal rows, which assume every trip
+        goes in: should one have been stored meanwhile, ``StoredMeanwhile`` undoes the lot
+        and the batch is judged again. Many go by COPY, and the journal follows what went in.
+        """
+        if len(rows) > bulk.FEW_ROWS or not direct.is_postgres(session):
+            inserted = store.insert_new(session, rows)
+            planner.add_trips(session, [r for r in rows if r["uid"] in inserted], self.policy.zone)
+            return inserted
+        with direct.pipelined(session):
+            sent = store.send_new(session, rows)
+            planner.add_trips(session, rows, self.policy.zone)
+        inserted = sent()
+        if len(inserted) < len(rows):
+            raise store.StoredMeanwhile(sorted({r["uid"] for r in rows} - inserted)[0])
+        return inserted
 
     def _context(
         self,
@@ -336,8 +353,9 @@ class Ingestor:
             accepted = [c for _, c in candidates]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
                                   accepted, operator_id, now,
-                                  store.send_neighbours(session, [c.account_id for c in accepted],
-                                                        [c.trip for c in accepted]),
+                                  store.send_surroundings(session, operator_id,
+                                                          [c.account_id for c in accepted],
+                                                          [c.trip for c in accepted]),
                                   zones.index)  # fmt: skip
             for row, candidate in candidates:
                 row.account_id = candidate.account_id
@@ -365,9 +383,11 @@ def _candidate_of(row: Trip) -> Candidate:
                      receipt=row.receipt, parking=parking)  # fmt: skip
 
 
-def _lost_race(error: IntegrityError | OperationalError) -> bool:
+def _lost_race(error: IntegrityError | OperationalError | store.StoredMeanwhile) -> bool:
     """A unique key taken meanwhile, or a transaction the database rolled back to break a
     deadlock or a serialisation conflict."""
+    if isinstance(error, store.StoredMeanwhile):
+        return True
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate is not None:
         return sqlstate in RETRYABLE_SQLSTATES

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
 from service.fleet.units import ZONE_UNITS, DispatchUnits
-from service.ingest.contract import LatLng
+from service.ingest.contract import LatLng, TripIn
 from service.ingest.evaluate import Candidate
 from service.ledger.ledger import CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
@@ -30,6 +31,7 @@ from service.usecases.rebalancing import IncentiveMapView, map_view, slot_of
 
 BACK_AND_FORTH = dt.timedelta(hours=24)
 PURPOSE = "rebalancing"
+MODES = ("bike", "ebike")  # the modes that earn bonuses
 _TRIPS = Trip.__table__
 _MAPS = IncentiveMap.__table__
 _MAPS_AT = direct.Statement(
@@ -62,28 +64,42 @@ class _Move:
     end_unit: str
 
 
+def send_incentive_maps(
+    session: Session, operator_id: str, trips: Sequence[TripIn]
+) -> Callable[[], dict[dt.datetime, IncentiveMapView]]:
+    """The operator's incentive maps for the slots the trips started in, sent now (inside
+    ``direct.pipelined``, with the statements around it) and read when called."""
+    slots = sorted({slot_of(t.start_time) for t in trips if t.mode in MODES})
+    if not slots:
+        return dict
+    sent = _MAPS_AT.send(session, operator_id=operator_id, slots=slots)
+
+    @functools.cache
+    def maps() -> dict[dt.datetime, IncentiveMapView]:
+        views = (map_view(operator_id, row) for row in sent.mappings())
+        return {view.slot_start: view for view in views}
+
+    return maps
+
+
 def credit_bonuses(
     session: Session,
     policy: LedgerPolicy,
     operator_id: str,
     credited: Sequence[Candidate],
     now: dt.datetime,
+    incentive_maps: Callable[[], dict[dt.datetime, IncentiveMapView]],
     zones: ZoneIndex | None = None,
 ) -> dict[str, int]:
-    """Credit the bonuses the batch's credited trips earned; returns points per trip uid. The
+    """Credit the bonuses the batch's credited trips earned, by the maps
+    ``send_incentive_maps`` read for these trips or more; returns points per trip uid. The
     caller holds the riders' account locks. ``zones`` places trip ends in parking zones, for
     maps whose units are parking zones."""
     eligible = [c for c in credited if _may_earn(c)]
     if not eligible:
         return {}
-    slots = sorted({slot_of(c.trip.start_time) for c in eligible})
-    maps = {
-        view.slot_start: view
-        for view in (
-            map_view(operator_id, row)
-            for row in _MAPS_AT.mappings(session, operator_id=operator_id, slots=slots)
-        )
-    }  # fmt: skip
+    slots = {slot_of(c.trip.start_time) for c in eligible}
+    maps = {slot: view for slot, view in incentive_maps().items() if slot in slots}
     if not maps:
         return {}
     schemes = {slot: _scheme(view, zones, operator_id) for slot, view in maps.items()}
@@ -126,7 +142,7 @@ def credit_bonuses(
 
 
 def _may_earn(c: Candidate) -> bool:
-    return (c.status == "credited" and c.trip.mode in ("bike", "ebike") and c.withheld is None
+    return (c.status == "credited" and c.trip.mode in MODES and c.withheld is None
             and bool(c.trip.vehicle_id) and bool(c.start_cell) and bool(c.end_cell)
             and c.account_id is not None)  # fmt: skip
 

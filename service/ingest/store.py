@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
 from service.geofence.licence import send_licence_lookup
-from service.ingest.bonuses import credit_bonuses
+from service.ingest.bonuses import credit_bonuses, send_incentive_maps
 from service.ingest.contract import TripIn
 from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
@@ -33,6 +33,7 @@ from service.persistence.rider_models import Consent as ConsentRow
 from service.persistence.rider_models import Trip
 from service.usecases.crediting import reasons_after_credit, trip_credit
 from service.usecases.parking import ParkingRules, record_offence
+from service.usecases.rebalancing import IncentiveMapView
 
 TRIPS: Table = Trip.__table__  # type: ignore[assignment]
 # How far around a batch the rider's other trips are read for overlaps and teleports: at the
@@ -147,17 +148,16 @@ def settle_accepted(
     candidates: Sequence[Candidate],
     operator_id: str,
     now: dt.datetime,
-    neighbours: Callable[[set[str]], dict[str | None, list[Span]]],
+    around: Surroundings,
     zones: ZoneIndex | None = None,
 ) -> None:
-    """Check each accepted candidate against its rider's other trips (``neighbours``, read
-    under the locks by ``send_neighbours`` for these candidates or more) and credit those that
+    """Check each accepted candidate against its rider's other trips and credit those that
     pass, in one set-based ledger write, with any rebalancing bonus they earned (``zones``
-    places trip ends in parking-zone dispatch units). The caller holds the riders' account
-    locks."""
+    places trip ends in parking-zone dispatch units). ``around`` was sent under the riders'
+    account locks, which the caller holds, for these candidates or more."""
     if not candidates:
         return
-    others = neighbours({c.uid for c in candidates})
+    others = around.neighbours({c.uid for c in candidates})
     passed: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: (c.account_id, c.trip.start_time, c.uid)):
         mine = others[candidate.account_id]
@@ -185,7 +185,8 @@ def settle_accepted(
             offence = _OffenceTrip(candidate.uid, candidate.account_id, operator_id,
                                    candidate.trip.end_time)  # fmt: skip
             candidate.consequence = record_offence(session, policy, parking_rules, offence, verdict)
-    bonuses = credit_bonuses(session, policy, operator_id, passed, now, zones)
+    bonuses = credit_bonuses(session, policy, operator_id, passed, now, around.incentive_maps,
+                             zones)  # fmt: skip
     for candidate in passed:
         candidate.bonus_points = bonuses.get(candidate.uid, 0)
 
@@ -196,6 +197,23 @@ class _OffenceTrip:
     account_id: str | None
     operator_id: str
     ended_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Surroundings:
+    """What settling a batch reads besides its own trips (``send_surroundings``)."""
+
+    neighbours: Callable[[set[str]], dict[str | None, list[Span]]]
+    incentive_maps: Callable[[], dict[dt.datetime, IncentiveMapView]]
+
+
+def send_surroundings(
+    session: Session, operator_id: str, accounts: Iterable[str | None], trips: Sequence[TripIn]
+) -> Surroundings:
+    """The riders' neighbouring trips and the operator's incentive maps around ``trips``,
+    sent now (inside ``direct.pipelined``, with the statements around them)."""
+    return Surroundings(send_neighbours(session, accounts, trips),
+                        send_incentive_maps(session, operator_id, trips))  # fmt: skip
 
 
 def send_neighbours(
@@ -267,3 +285,14 @@ def trip_row(candidate: Candidate, operator_id: str, now: dt.datetime) -> dict[s
 def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert trips that are not stored yet; returns the uids this call inserted."""
     return bulk.insert_missing(session, TRIPS, rows, "uid")
+
+
+def send_new(session: Session, rows: list[dict[str, Any]]) -> Callable[[], set[str]]:
+    """``insert_new`` for a few trips, sent now (inside ``direct.pipelined``, with the
+    statements after it); call what it returns for the uids inserted."""
+    return direct.send_new(session, TRIPS, sorted(rows, key=lambda r: r["uid"]), "uid")
+
+
+class StoredMeanwhile(Exception):
+    """A trip judged new was stored by a concurrent request while this one was writing (one
+    that held none of its locks): the transaction is rolled back and the batch judged again."""

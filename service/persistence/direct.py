@@ -245,6 +245,10 @@ class Sent:
     def rows(self) -> list[tuple[Any, ...]]:
         return self._read()[1]
 
+    def mappings(self) -> list[dict[str, Any]]:
+        names, rows = self._read()
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
 
 def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (all with the same keys) in one statement; any conflict is an error."""
@@ -257,7 +261,18 @@ def insert_new(
 ) -> set[Any]:
     """Insert those of ``rows`` whose ``key`` is not taken (ON CONFLICT DO NOTHING); returns
     the keys inserted."""
-    return set(_Insert.of(table, key, rows).run(session, rows)) if rows else set()
+    return send_new(session, table, rows, key)()
+
+
+def send_new(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], key: str
+) -> Callable[[], set[Any]]:
+    """``insert_new`` sent now: inside ``pipelined``, the statements sent after it go in the
+    same round trip. Call what it returns for the keys inserted."""
+    if not rows:
+        return set
+    read = _Insert.of(table, key, rows).send(session, rows)
+    return lambda: set(read())
 
 
 class _Insert:
@@ -283,22 +298,41 @@ class _Insert:
 
     def run(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """The keys inserted (with a key), else nothing."""
+        return self.send(session, rows)()
+
+    def send(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> Callable[[], list[Any]]:
+        """Send the rows now; what it returns reads the keys inserted (with a key)."""
         if not is_postgres(session):
             session.flush()
             result = session.connection().execute(self._statement("sqlite"), list(rows))
-            return list(result.scalars()) if self.key else []
+            keys = list(result.scalars()) if self.key else []
+            return lambda: keys
         if self._compiled is None:
             dialect = session.get_bind().dialect
             self._compiled = _Compiled.of(
                 self._statement(dialect.name), dialect, column_keys=self.columns
             )
         params = [self._compiled.parameters(row) for row in rows]
-        with driver_cursor(session) as cursor:
+        session.flush()
+        connection = session.connection()
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
             if len(params) == 1:  # executemany would enter and leave pipeline mode for it
                 cursor.execute(self._compiled.sql, params[0])
             else:
                 cursor.executemany(self._compiled.sql, params, returning=bool(self.key))
-            return _returned(cursor) if self.key else []
+        except psycopg.Error as error:
+            cursor.close()
+            raise _as_sqlalchemy(error, connection.dialect) from error
+
+        def read() -> list[Any]:
+            with cursor:
+                try:
+                    return _returned(cursor) if self.key else []
+                except psycopg.Error as error:
+                    raise _as_sqlalchemy(error, connection.dialect) from error
+
+        return read
 
 
 # Compiled INSERTs by (table, conflict key or "", columns).
@@ -326,12 +360,16 @@ def pipelined(session: Session) -> Iterator[None]:
     sent without waiting for their answers, and a read waits once for everything before it.
     A failed statement fails the transaction, raised at the next read or on leaving. Only this
     module's statements and ``bulk``'s writes go inside: SQLAlchemy looks at a result before
-    a pipeline has it, and COPY cannot run in one (``bulk`` sends INSERTs there instead)."""
+    a pipeline has it, and COPY cannot run in one (``bulk`` sends INSERTs there instead).
+    Inside another, it adds to that one: only the outermost waits and raises on leaving."""
     if not is_postgres(session):
         yield
         return
     session.flush()
     connection = session.connection()
+    if pipelining(session):  # inside another: its end sends everything, and raises
+        yield
+        return
     try:
         with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
             yield
@@ -341,6 +379,14 @@ def pipelined(session: Session) -> Iterator[None]:
 
 def in_pipeline(cursor: Any) -> bool:
     return cursor.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+def pipelining(session: Session) -> bool:
+    """Whether statements sent on the session now go in a pipeline (``pipelined``)."""
+    if not is_postgres(session):
+        return False
+    driver = session.connection().connection.driver_connection
+    return driver.pgconn.pipeline_status != pq.PipelineStatus.OFF  # type: ignore[union-attr]
 
 
 def _as_sqlalchemy(error: psycopg.Error, dialect: Dialect) -> DBAPIError:

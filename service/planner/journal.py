@@ -71,7 +71,7 @@ def append(
     for _, rows in journals:
         for row in rows:
             del row["riders_at_least"]
-    if sum(len(rows) for _, rows in journals) <= bulk.FEW_ROWS:
+    if sum(len(rows) for _, rows in journals) <= bulk.FEW_ROWS or direct.pipelining(session):
         with direct.pipelined(session):  # a few rows: one round trip for both journals
             for journal, rows in journals:
                 direct.insert(session, journal, rows)

@@ -204,3 +204,41 @@ def test_a_long_list_is_planned_for_its_values_not_by_a_prepared_plan(postgres_u
     assert long_read == long_ids
     assert after_long == runs_of_prepared
     assert after_short == runs_of_prepared + 1
+
+
+def test_a_pipeline_inside_another_adds_to_it(postgres_url):
+    """Only the outermost pipeline waits and raises on leaving: an insert sent inside an
+    inner one, and the inner one left, the keys it inserted are read after the outer one."""
+    db = Database.from_url(postgres_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:taken", moment)])
+    try:
+        with db.transaction() as session:
+            with direct.pipelined(session):
+                with direct.pipelined(session):
+                    sent = direct.send_new(session, TRANSACTIONS,
+                                           [_transaction("credit:trip:new", moment),
+                                            _transaction("credit:trip:taken", moment)],
+                                           "id")  # fmt: skip
+                assert direct.pipelining(session)
+                direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:after", moment)])
+            assert not direct.pipelining(session)
+            assert sent() == {"credit:trip:new"}
+        taken, lost = (
+            _transaction("credit:trip:taken", moment),
+            _transaction("credit:trip:lost", moment),
+        )
+        reached = []
+        with pytest.raises(IntegrityError), db.transaction() as session, direct.pipelined(session):
+            with direct.pipelined(session):
+                direct.insert(session, TRANSACTIONS, [taken])
+            direct.insert(session, TRANSACTIONS, [lost])
+            reached.append(True)  # the conflict is raised on leaving the outer one only
+        with db.reading() as session:
+            stored = BY_ID.scalars(session, ids=["credit:trip:after", "credit:trip:lost",
+                                                 "credit:trip:new"], kind="credit")  # fmt: skip
+    finally:
+        db.dispose()
+    assert reached == [True]
+    assert stored == ["credit:trip:after", "credit:trip:new"]

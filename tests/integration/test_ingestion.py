@@ -15,10 +15,13 @@ import pytest
 from sqlalchemy import func, select
 
 from service.auth.clients import create_client
+from service.ingest import store
 from service.ledger.ledger import Ledger
 from service.persistence import bulk
 from service.persistence.models import ApiClient
+from service.persistence.planner_models import PlannerCell
 from service.persistence.rider_models import Rider
+from service.planner import journal
 from service.usecases import consents, ledger_ops
 from tests.factories import open_rider
 from tests.geo_fixtures import CITY_ZONES, FAR_AWAY, IN_CORRAL, IN_PLAZA, STREET, feature, square
@@ -191,6 +194,33 @@ def test_a_trip_is_stored_once_and_never_overwritten(svc, client, city):
     assert _pending(svc, account_id) == 230
     seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
     assert seen["co2_g"] == 230
+
+
+def test_a_trip_stored_while_its_request_was_writing_counts_once(svc, client, city, monkeypatch):
+    """The other request held none of this one's locks (say, another rider's copy): this one
+    read the trip as new under its locks, and finds it taken when it inserts."""
+    operator_id, headers = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, operator_id)
+    trip = _trip(rider_ref)
+    assert _post(client, headers, [trip])["results"][0]["status"] == "credited"
+    read_stored = store.send_stored_trips
+    reads = []
+
+    def stored_meanwhile(session, operator_id, trip_ids):
+        reads.append(trip_ids)
+        return dict if len(reads) == 1 else read_stored(session, operator_id, trip_ids)
+
+    monkeypatch.setattr(store, "send_stored_trips", stored_meanwhile)
+    [again] = _post(client, headers, [trip])["results"]
+    assert (again["status"], again["original_status"], again["points"]) == (
+        "duplicate",
+        "credited",
+        230,
+    )
+    assert _pending(svc, account_id) == 230
+    journal.fold_now(svc.db)
+    with svc.db.reading() as session:
+        assert session.scalar(select(func.sum(PlannerCell.starts))) == 1
 
 
 def test_an_idempotency_key_replays_the_first_answer(svc, client, city):
