@@ -230,22 +230,21 @@ class Ingestor:
             evaluate(fresh, context)
         with self.db.transaction() as session:
             if judge_first:
-                accepted = [c for c in fresh if not c.reasons and c.account_id]
-                accounts = [c.account_id for c in accepted]
-                trips = [c.trip for c in accepted]
+                crediting = [(c.account_id, c) for c in fresh if not c.reasons and c.account_id]
             else:
                 # A few trips are judged inside it: fewer round trips, and the lock comes first.
                 context = self._context(session, operator_id, candidates, now, zones)
                 fresh = candidates
-                accounts = [consent.account_id for consent in context.consents.values()]
-                trips = [c.trip for c in fresh]
+                consents = context.consents
+                crediting = [(consents[c.trip.rider_ref].account_id, c) for c in fresh
+                             if c.trip.rider_ref in consents]  # fmt: skip
             # The lock, then what is read under it, in one round trip: the database runs them
             # in order, so the reads see everything committed before the locks were granted.
             with direct.pipelined(session):
-                locked = Ledger(session, self.policy).send_lock(accounts)  # type: ignore[arg-type]
+                locked = Ledger(session, self.policy).send_lock(a for a, _ in crediting)  # type: ignore[misc]
                 stored_sent = store.send_stored_trips(session, operator_id,
                                                       [c.trip.trip_id for c in fresh])  # fmt: skip
-                around = store.send_surroundings(session, operator_id, accounts, trips)
+                around = store.send_surroundings(session, self.policy, operator_id, crediting)  # type: ignore[arg-type]
             locked()
             fresh = self._answer_stored(fresh, stored_sent(), results, failures)
             if not judge_first:
@@ -353,9 +352,9 @@ class Ingestor:
             accepted = [c for _, c in candidates]
             store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
                                   accepted, operator_id, now,
-                                  store.send_surroundings(session, operator_id,
-                                                          [c.account_id for c in accepted],
-                                                          [c.trip for c in accepted]),
+                                  store.send_surroundings(session, self.policy, operator_id,
+                                                          [(consent.account_id, c)
+                                                           for c in accepted]),
                                   zones.index)  # fmt: skip
             for row, candidate in candidates:
                 row.account_id = candidate.account_id

@@ -26,7 +26,7 @@ from service.ingest.bonuses import credit_bonuses, send_incentive_maps
 from service.ingest.contract import TripIn
 from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
-from service.ledger.ledger import Ledger
+from service.ledger.ledger import CreditState, Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence import bulk, direct
 from service.persistence.rider_models import Consent as ConsentRow
@@ -175,7 +175,7 @@ def settle_accepted(
                     withheld=c.withheld)
         for c in passed
     ]  # fmt: skip
-    outcomes = Ledger(session, policy).credit_many(requests, now)
+    outcomes = Ledger(session, policy).credit_many(requests, now, around.credits)
     for candidate, outcome in zip(passed, outcomes, strict=True):
         candidate.status = "credited"
         candidate.points = outcome.points
@@ -205,15 +205,27 @@ class Surroundings:
 
     neighbours: Callable[[set[str]], dict[str | None, list[Span]]]
     incentive_maps: Callable[[], dict[dt.datetime, IncentiveMapView]]
+    credits: CreditState
 
 
 def send_surroundings(
-    session: Session, operator_id: str, accounts: Iterable[str | None], trips: Sequence[TripIn]
+    session: Session,
+    policy: LedgerPolicy,
+    operator_id: str,
+    crediting: Sequence[tuple[str, Candidate]],
 ) -> Surroundings:
-    """The riders' neighbouring trips and the operator's incentive maps around ``trips``,
-    sent now (inside ``direct.pipelined``, with the statements around them)."""
-    return Surroundings(send_neighbours(session, accounts, trips),
-                        send_incentive_maps(session, operator_id, trips))  # fmt: skip
+    """For the candidates that may be credited, each with the account it would go to: the
+    riders' neighbouring trips, the operator's incentive maps and the ledger's earlier credits
+    and day totals, sent now (inside ``direct.pipelined``, after the accounts' lock)."""
+    trips = [c.trip for _, c in crediting]
+    probes = [trip_credit(policy, account_id=account, trip_uid=c.uid, co2_g=0, mode=c.trip.mode,
+                          receipt=None, ended_at=c.trip.end_time)
+              for account, c in crediting]  # fmt: skip
+    return Surroundings(
+        send_neighbours(session, [account for account, _ in crediting], trips),
+        send_incentive_maps(session, operator_id, trips),
+        Ledger(session, policy).send_credit_state(probes),
+    )
 
 
 def send_neighbours(

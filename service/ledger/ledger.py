@@ -91,6 +91,24 @@ def credit_id(purpose: str, ref: str) -> str:
     return f"credit:{purpose}:{ref}"
 
 
+@dataclasses.dataclass(frozen=True)
+class CreditState:
+    """What ``credit_many`` reads before it decides: the credits already written, by id, and
+    the day totals of the accounts and days concerned. Sent ahead (``Ledger.send_credit_state``)
+    it shares a round trip with other reads; it must be sent under the accounts' locks, and it
+    is read once (the credits written after that are not in it)."""
+
+    ids: frozenset[str]
+    accounts: frozenset[str]
+    days: frozenset[dt.date]
+    read: Callable[[], tuple[dict[str, dict], dict[tuple[str, dt.date], int]]]
+
+    def covers(self, ids: Iterable[str], keys: Iterable[tuple[str, dt.date]]) -> bool:
+        return self.ids.issuperset(ids) and all(
+            account in self.accounts and day in self.days for account, day in keys
+        )
+
+
 class Ledger:
     def __init__(self, session: Session, policy: LedgerPolicy) -> None:
         self.session = session
@@ -223,11 +241,38 @@ class Ledger:
         request = CreditRequest(account_id, purpose, ref, points, occurred_at, trip_uid, details)
         return self.credit_many([request], now)[0]
 
+    def send_credit_state(self, requests: Sequence[CreditRequest]) -> CreditState:
+        """What ``credit_many`` will read for these requests (or some of them), sent now:
+        inside ``direct.pipelined`` with the statements around it. Send it after the lock."""
+        ids = frozenset(credit_id(r.purpose, r.ref) for r in requests)
+        accounts = frozenset(r.account_id for r in requests)
+        days = frozenset(self.policy.local_day(r.occurred_at) for r in requests)
+        if not ids:
+            return CreditState(ids, accounts, days, lambda: ({}, {}))
+        with direct.pipelined(self.session):  # both reads in one round trip
+            done_sent = _DONE.send(self.session, ids=sorted(ids))
+            totals_sent = _DAY_TOTALS.send(self.session, accounts=sorted(accounts),
+                                           days=sorted(days))  # fmt: skip
+        used: list[bool] = []
+
+        def state() -> tuple[dict[str, dict], dict[tuple[str, dt.date], int]]:
+            if used:  # the credits written after the first use would be missing from it
+                raise RuntimeError("a credit state is read once")
+            used.append(True)
+            done: dict[str, dict] = dict(done_sent.rows())  # type: ignore[arg-type]
+            return done, {(account, day): points for account, day, points in totals_sent.rows()}
+
+        return CreditState(ids, accounts, days, state)
+
     def credit_many(
-        self, requests: Sequence[CreditRequest], now: dt.datetime
+        self,
+        requests: Sequence[CreditRequest],
+        now: dt.datetime,
+        ahead: CreditState | None = None,
     ) -> list[CreditOutcome]:
-        """``credit`` for many at once, set-based: one lock query, one read of the day totals,
-        and one multi-row write per table. Requests are decided in the order given."""
+        """``credit`` for many at once, set-based: one lock query, one read of the earlier
+        credits and day totals (none when ``ahead`` holds them for these requests), and one
+        multi-row write per table. Requests are decided in the order given."""
         for request in requests:
             if request.points < 0:
                 raise InvalidInput("points must not be negative", errors={"points": ["negative"]})
@@ -236,12 +281,10 @@ class Ledger:
         self.lock(r.account_id for r in requests)
         ids = [credit_id(r.purpose, r.ref) for r in requests]
         days = [self.policy.local_day(r.occurred_at) for r in requests]
-        accounts = sorted({r.account_id for r in requests})
-        with direct.pipelined(self.session):  # both reads in one round trip
-            done_sent = _DONE.send(self.session, ids=sorted(set(ids)))
-            totals_sent = _DAY_TOTALS.send(self.session, accounts=accounts, days=sorted(set(days)))
-        done: dict[str, dict] = dict(done_sent.rows())  # type: ignore[arg-type]
-        totals = {(account, day): points for account, day, points in totals_sent.rows()}
+        keys = [(r.account_id, day) for r, day in zip(requests, days, strict=True)]
+        if ahead is None or not ahead.covers(ids, keys):
+            ahead = self.send_credit_state(requests)
+        done, totals = ahead.read()
         before = dict(totals)
         outcomes: list[CreditOutcome] = []
         transactions: list[dict[str, Any]] = []

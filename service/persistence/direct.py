@@ -358,10 +358,11 @@ def is_postgres(session: Session) -> bool:
 def pipelined(session: Session) -> Iterator[None]:
     """On PostgreSQL, the statements sent inside go in psycopg's pipeline mode: writes are
     sent without waiting for their answers, and a read waits once for everything before it.
-    A failed statement fails the transaction, raised at the next read or on leaving. Only this
-    module's statements and ``bulk``'s writes go inside: SQLAlchemy looks at a result before
-    a pipeline has it, and COPY cannot run in one (``bulk`` sends INSERTs there instead).
-    Inside another, it adds to that one: only the outermost waits and raises on leaving."""
+    A failed statement fails the transaction, raised once psycopg reads its answer (at a later
+    statement, a read, or on leaving at the latest). Only this module's statements and
+    ``bulk``'s writes go inside: SQLAlchemy looks at a result before a pipeline has it, and
+    COPY cannot run in one (``bulk`` sends INSERTs there instead). Inside another, it adds to
+    that one: leaving it waits for nothing, the outermost does."""
     if not is_postgres(session):
         yield
         return

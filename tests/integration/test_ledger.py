@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from service.ledger.ledger import Ledger, credit_id
+from service.ledger.ledger import CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
 from service.persistence.ledger_models import Account
@@ -81,6 +81,44 @@ def test_daily_cap_credits_up_to_the_cap_and_records_the_rest(db, account):
     assert next_day.points == 500
     assert _balances(db, account).pending == 5500
     _books_balance(db)
+
+
+def _request(account, ref, points, occurred_at=NOW):
+    return CreditRequest(account_id=account, purpose="trip", ref=ref, points=points,
+                         occurred_at=occurred_at)  # fmt: skip
+
+
+def test_credits_read_ahead_decide_as_credits_read_then(db, account):
+    """The earlier credits and day totals sent ahead (with the lock, by ingestion) give the
+    same decisions: a repeat is a duplicate and the cap counts what the day already has."""
+    _credit(db, account, "t1", 4800)
+    batch = [_request(account, "t1", 4800), _request(account, "t2", 230),
+             _request(account, "t3", 230)]  # fmt: skip
+    with db.transaction() as session:
+        ledger = Ledger(session, POLICY)
+        ledger.lock([account])
+        ahead = ledger.send_credit_state([*batch, _request(account, "t4", 230)])
+        outcomes = ledger.credit_many(batch, NOW, ahead)
+        with pytest.raises(RuntimeError):  # read once: it would miss the credits just made
+            ahead.read()
+    assert [(o.points, o.duplicate, o.capped) for o in outcomes] == [
+        (4800, True, False),
+        (200, False, True),
+        (0, False, True),
+    ]
+    assert _balances(db, account) == (5000, 0, 0)
+
+
+def test_credits_read_ahead_for_others_are_read_again(db, account):
+    """A state sent for other credits, or another day, is not used: the ledger reads its own."""
+    _credit(db, account, "t1", 4800)
+    next_day = NOW + dt.timedelta(days=1)
+    with db.transaction() as session:
+        ledger = Ledger(session, POLICY)
+        ahead = ledger.send_credit_state([_request(account, "t9", 230, next_day)])
+        [outcome] = ledger.credit_many([_request(account, "t2", 230)], NOW, ahead)
+    assert (outcome.points, outcome.capped) == (200, True)
+    assert _balances(db, account) == (5000, 0, 0)
 
 
 def test_cap_day_is_the_scheme_local_day(db, account):
