@@ -4,6 +4,7 @@ replaced when the server ended them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -48,29 +49,29 @@ def _terminate(url: str, pid: int) -> None:
         admin.dispose()
 
 
-def test_a_quiet_pooled_connection_is_reused_without_a_query(postgres_url, queried_pings):
-    db = Database.from_url(postgres_url)
-    try:
-        first = _backend(db)
-        for _ in range(CHECKOUTS):
-            assert _backend(db) == first
-        with db.transaction() as session:
-            session.execute(text("SELECT 1"))
-        assert queried_pings == []
-    finally:
-        db.dispose()
+@pytest.fixture
+def db(postgres_url: str, queried_pings: list[int]) -> Iterator[Database]:
+    """The service's own database handle (made after the ping is counted)."""
+    database = Database.from_url(postgres_url)
+    yield database
+    database.dispose()
 
 
-def test_a_connection_the_server_ended_is_replaced_not_failed(postgres_url, queried_pings):
-    db = Database.from_url(postgres_url)
-    try:
-        ended = _backend(db)
-        _terminate(postgres_url, ended)
-        replacement = _backend(db)  # the pooled connection is dead: this must not raise
-        assert replacement != ended
-        assert len(queried_pings) == 1  # the socket said something happened: the server asked
-        with db.transaction() as session:
-            assert session.scalar(text("SELECT 1")) == 1
-        assert len(queried_pings) == 1
-    finally:
-        db.dispose()
+def test_a_quiet_pooled_connection_is_reused_without_a_query(db, queried_pings):
+    first = _backend(db)
+    for _ in range(CHECKOUTS):
+        assert _backend(db) == first
+    with db.transaction() as session:
+        session.execute(text("SELECT 1"))
+    assert queried_pings == []
+
+
+def test_a_connection_the_server_ended_is_replaced_not_failed(db, postgres_url, queried_pings):
+    ended = _backend(db)
+    _terminate(postgres_url, ended)
+    replacement = _backend(db)  # the pooled connection is dead: this must not raise
+    assert replacement != ended
+    assert len(queried_pings) == 1  # the socket said something happened: the server asked
+    with db.transaction() as session:
+        assert session.scalar(text("SELECT 1")) == 1
+    assert len(queried_pings) == 1
