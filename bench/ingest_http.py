@@ -220,7 +220,7 @@ def _client_garbage_settled() -> Iterator[None]:
     """This client's garbage collected, and what survives frozen, for the latency phase. The
     batch rounds leave their bodies and answers behind, and a full collection over them took
     100-120 ms here; falling inside the phase, it held up every request then in flight (all
-    of them answered 110-145 ms late within 0.1 s). The service's workers do the same at start
+    of them answered 102-145 ms late within 0.1 s). The service's workers do the same at start
     (``greenpoints serve``)."""
     gc.collect()
     gc.freeze()

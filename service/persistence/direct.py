@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
@@ -44,6 +44,7 @@ GENERIC_PLAN_MAX_VALUES = 50
 
 Build = Callable[[str], Executable]  # the statement for a dialect ("postgresql", "sqlite")
 Processor = Callable[[Any], Any]
+Fetched = TypeVar("Fetched")
 
 
 class _ArrayLiteral(TypeDecorator[Any]):
@@ -169,22 +170,8 @@ class Statement:
             ran = self._run(session, params)
             return Sent(lambda: ran)
         compiled = self._postgres(session)
-        connection = session.connection()
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            compiled.execute(cursor, params)
-        except psycopg.Error as error:
-            cursor.close()
-            raise _as_sqlalchemy(error, connection.dialect) from error
-
-        def read() -> tuple[list[str], list[tuple[Any, ...]]]:
-            with cursor:
-                try:
-                    return self._fetched(session, cursor)
-                except psycopg.Error as error:
-                    raise _as_sqlalchemy(error, connection.dialect) from error
-
-        return Sent(read)
+        return Sent(_sent(session, lambda cursor: compiled.execute(cursor, params),
+                          lambda cursor: self._fetched(session, cursor)))  # fmt: skip
 
     def _run(
         self, session: Session, params: Mapping[str, Any]
@@ -234,6 +221,29 @@ def _prepare(params: Mapping[str, Any]) -> bool | None:
         if isinstance(value, (list, tuple, set)) and len(value) > GENERIC_PLAN_MAX_VALUES:
             return False
     return None
+
+
+def _sent(
+    session: Session, execute: Callable[[Any], None], fetch: Callable[[Any], Fetched]
+) -> Callable[[], Fetched]:
+    """Run ``execute`` now on a cursor of the session's psycopg connection; what it returns
+    runs ``fetch`` on that cursor, once, and closes it. Errors surface as SQLAlchemy's."""
+    connection = session.connection()
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        execute(cursor)
+    except psycopg.Error as error:
+        cursor.close()
+        raise _as_sqlalchemy(error, connection.dialect) from error
+
+    def read() -> Fetched:
+        with cursor:
+            try:
+                return fetch(cursor)
+            except psycopg.Error as error:
+                raise _as_sqlalchemy(error, connection.dialect) from error
+
+    return read
 
 
 class Sent:
@@ -313,26 +323,16 @@ class _Insert:
                 self._statement(dialect.name), dialect, column_keys=self.columns
             )
         params = [self._compiled.parameters(row) for row in rows]
-        session.flush()
-        connection = session.connection()
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        sql = self._compiled.sql
+
+        def execute(cursor: Any) -> None:
             if len(params) == 1:  # executemany would enter and leave pipeline mode for it
-                cursor.execute(self._compiled.sql, params[0])
+                cursor.execute(sql, params[0])
             else:
-                cursor.executemany(self._compiled.sql, params, returning=bool(self.key))
-        except psycopg.Error as error:
-            cursor.close()
-            raise _as_sqlalchemy(error, connection.dialect) from error
+                cursor.executemany(sql, params, returning=bool(self.key))
 
-        def read() -> list[Any]:
-            with cursor:
-                try:
-                    return _returned(cursor) if self.key else []
-                except psycopg.Error as error:
-                    raise _as_sqlalchemy(error, connection.dialect) from error
-
-        return read
+        session.flush()
+        return _sent(session, execute, lambda cursor: _returned(cursor) if self.key else [])
 
 
 # Compiled INSERTs by (table, conflict key or "", columns).
@@ -368,7 +368,7 @@ def pipelined(session: Session) -> Iterator[None]:
         return
     session.flush()
     connection = session.connection()
-    if pipelining(session):  # inside another: its end sends everything, and raises
+    if pipelining(session):  # inside another: that one's end waits for everything
         yield
         return
     try:
