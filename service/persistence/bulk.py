@@ -70,13 +70,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """Insert new rows (any conflict is an error)."""
     if not rows:
         return
-    if not is_postgres(session) or len(rows) <= FEW_ROWS:
+    # No COPY in a pipeline.
+    if not is_postgres(session) or len(rows) <= FEW_ROWS or direct.pipelining(session):
         direct.insert(session, table, rows)
         return
     with driver_cursor(session) as cursor:
-        if direct.in_pipeline(cursor):  # no COPY in pipeline mode
-            direct.insert(session, table, rows)
-            return
         _copy(cursor, table.name, table, list(rows[0]), rows)
 
 
@@ -93,12 +91,10 @@ def insert_missing(
         return set()
     ordered = sorted(rows, key=lambda r: r[key])
     columns = list(ordered[0])
-    postgres = is_postgres(session)
-    if not postgres or len(rows) <= FEW_ROWS:
+    # No COPY in a pipeline.
+    if not is_postgres(session) or len(rows) <= FEW_ROWS or direct.pipelining(session):
         return direct.insert_new(session, table, ordered, key)
     with driver_cursor(session) as cursor:
-        if direct.in_pipeline(cursor):  # no COPY in pipeline mode
-            return direct.insert_new(session, table, ordered, key)
         try:
             with cursor.connection.transaction():
                 _copy(cursor, table.name, table, columns, ordered)

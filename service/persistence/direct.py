@@ -378,10 +378,6 @@ def pipelined(session: Session) -> Iterator[None]:
         raise _as_sqlalchemy(error, connection.dialect) from error
 
 
-def in_pipeline(cursor: Any) -> bool:
-    return cursor.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
-
-
 def pipelining(session: Session) -> bool:
     """Whether statements sent on the session now go in a pipeline (``pipelined``)."""
     if not is_postgres(session):
