@@ -84,44 +84,75 @@ def quantity_for(
     return Quantity(Decimal(judged.distance_m) / _KM, "pkm", judged.basis, inputs)
 
 
-def apply(methodology: Methodology, quantity: Quantity) -> Result:
-    """The reduction of ``quantity`` under ``methodology``, with its receipt."""
+@dataclasses.dataclass(frozen=True)
+class _Constants:
+    """The parts of a receipt that depend on the methodology alone."""
+
+    methodology: Methodology
+    header: dict[str, Any]  # the receipt's "methodology"
+    factors: dict[str, Any]  # the receipt's "factors"
+    per_unit: str  # the formula's factor, with its unit
+
+
+_CONSTANTS: dict[str, _Constants] = {}
+
+
+def _constants(methodology: Methodology) -> _Constants:
+    """Built once per methodology version (every trip of a batch shares them); receipts share
+    these dicts, so nothing may change a receipt's parts after it is made."""
+    known = _CONSTANTS.get(methodology.key)
+    if known is not None and known.methodology is methodology:
+        return known
     factors = methodology.factors
-    exact = factors.reduction * quantity.value
-    co2_g = int(exact.to_integral_value(ROUND_FLOOR))
-    pollutants = {
-        name: int((factor * quantity.value * 1000).to_integral_value(ROUND_FLOOR))
-        for name, factor in sorted(methodology.pollutants.items())
-    }
     unit = "g/pkm" if methodology.unit == "g_per_pkm" else "g/ride"
-    per_unit = (
-        f"({factors.baseline} - {factors.project}) {unit}"
-        if factors.baseline is not None
-        else f"{factors.reduction} {unit}"
-    )
-    receipt = {
-        "methodology": {
+    known = _Constants(
+        methodology=methodology,
+        header={
             "id": methodology.id,
             "version": methodology.version,
             "status": methodology.status,
             "title": methodology.title,
             "source": methodology.source.citation,
         },
-        "unit": methodology.unit,
-        "factors": {
+        factors={
             "baseline_g": _text(factors.baseline),
             "project_g": _text(factors.project),
             "reduction_g": _text(factors.reduction),
             "pollutants_g": {k: _text(v) for k, v in sorted(methodology.pollutants.items())},
         },
+        per_unit=(
+            f"({factors.baseline} - {factors.project}) {unit}"
+            if factors.baseline is not None
+            else f"{factors.reduction} {unit}"
+        ),
+    )
+    _CONSTANTS[methodology.key] = known
+    return known
+
+
+def apply(methodology: Methodology, quantity: Quantity) -> Result:
+    """The reduction of ``quantity`` under ``methodology``, with its receipt."""
+    constants = _constants(methodology)
+    exact = methodology.factors.reduction * quantity.value
+    co2_g = int(exact.to_integral_value(ROUND_FLOOR))
+    pollutants = {
+        name: int((factor * quantity.value * 1000).to_integral_value(ROUND_FLOOR))
+        for name, factor in sorted(methodology.pollutants.items())
+    }
+    value = _text(quantity.value)
+    exact_text = _text(exact)
+    receipt = {
+        "methodology": constants.header,
+        "unit": methodology.unit,
+        "factors": constants.factors,
         "quantity": {
-            "value": _text(quantity.value),
+            "value": value,
             "unit": quantity.unit,
             "basis": quantity.basis,
             "inputs": quantity.inputs,
         },
-        "formula": f"{per_unit} x {_text(quantity.value)} {quantity.unit} = {_text(exact)} g",
-        "exact_g": _text(exact),
+        "formula": f"{constants.per_unit} x {value} {quantity.unit} = {exact_text} g",
+        "exact_g": exact_text,
         "rounding": ROUNDING,
         "co2_g": co2_g,
         "pollutants_mg": pollutants,

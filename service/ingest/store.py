@@ -161,12 +161,13 @@ def settle_accepted(
     passed: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: (c.account_id, c.trip.start_time, c.uid)):
         mine = others[candidate.account_id]
-        reasons = check_against(candidate.span, mine, rules)
+        span = candidate.span
+        reasons = check_against(span, mine, rules)
         if reasons:
             candidate.reasons.extend(reasons)
             candidate.status = "rejected"
             continue
-        mine.append(candidate.span)
+        mine.append(span)
         passed.append(candidate)
     passed.sort(key=lambda c: (c.trip.end_time, c.uid))
     requests = [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
@@ -69,8 +70,10 @@ class FlowTotals:
         self.riders |= other.riders
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def rider_bit(account_id: str) -> int:
-    """The one bit a rider sets in every bitmap (stable, and reveals nothing by itself)."""
+    """The one bit a rider sets in every bitmap (stable, and reveals nothing by itself).
+    Cached: a batch or a rebuild meets the same riders again and again."""
     digest = hashlib.sha256(account_id.encode()).digest()
     return 1 << (int.from_bytes(digest[:4], "big") % RIDER_BITS)
 
@@ -114,18 +117,23 @@ def trip_atoms(
         bit = rider_bit(trip["account_id"])
         local = _local(trip["started_at"], zone)
         cell = cell_at_resolution(start_cell, CELL_RESOLUTION)
-        key = (cell, local.strftime("%Y-%m"), trip["mode"], local.hour, _day_type(local))
-        cells.setdefault(key, CellTotals()).add(CellTotals(
-            starts=1, co2_g=int(trip.get("co2_g") or 0),
-            distance_m=int(trip.get("distance_m") or 0), riders=bit,
-        ))  # fmt: skip
+        month = f"{local.year:04d}-{local.month:02d}"
+        key = (cell, month, trip["mode"], local.hour, _day_type(local))
+        # Added in place: one atom object per key, not one per trip.
+        start = cells.get(key) or cells.setdefault(key, CellTotals())
+        start.starts += 1
+        start.co2_g += int(trip.get("co2_g") or 0)
+        start.distance_m += int(trip.get("distance_m") or 0)
+        start.riders |= bit
         end_cell = trip.get("end_cell")
         parking = trip.get("parking") or {}
         destination = cell_at_resolution(end_cell, FLOW_RESOLUTION) if end_cell else ""
-        flows.setdefault((*key, destination), FlowTotals()).add(FlowTotals(
-            trips=1, parking_judged=1 if parking else 0,
-            parking_valid=1 if parking.get("allowed") else 0, riders=bit,
-        ))  # fmt: skip
+        flow_key = (*key, destination)
+        flow = flows.get(flow_key) or flows.setdefault(flow_key, FlowTotals())
+        flow.trips += 1
+        flow.parking_judged += 1 if parking else 0
+        flow.parking_valid += 1 if parking.get("allowed") else 0
+        flow.riders |= bit
     return cells, flows
 
 

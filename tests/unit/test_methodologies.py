@@ -137,6 +137,23 @@ def test_a_trip_gets_the_version_valid_on_its_date(tmp_path):
     assert caught.value.reason == "no_methodology_for_date"
 
 
+def test_a_registry_with_other_factors_under_the_same_version_gets_its_own_receipt(tmp_path):
+    # Receipt parts are built once per methodology version and shared; a registry loaded from
+    # other files (the same id and version, another factor) must still show its own.
+    _write(tmp_path, "a.toml", CYCLING.replace("reduction = 98", "reduction = 95"))
+    other = Registry.from_directories(tmp_path)
+    shanghai = CITIES["shanghai"]
+    facts = TripFacts("bike", DAY, distance_m=2350)
+    shipped_first = calculate(REGISTRY, shanghai, facts)
+    from_other = calculate(other, shanghai, facts)
+    shipped_again = calculate(REGISTRY, shanghai, facts)
+    assert shipped_first.receipt["formula"] == "98 g/pkm x 2.35 pkm = 230.3 g"
+    assert from_other.receipt["factors"]["reduction_g"] == "95"
+    assert from_other.receipt["formula"] == "95 g/pkm x 2.35 pkm = 223.25 g"
+    assert from_other.co2_g == 223
+    assert shipped_again.receipt == shipped_first.receipt
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
