@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from service.persistence import bulk, direct
@@ -58,6 +58,27 @@ def test_rows_read_back_as_sqlalchemy_reads_them(database_url):
     assert read[0][2] == {"granted": 230, "reasons": ["cap"]}
     assert [row["id"] for row in mapped] == [AWKWARD_IDS[1]]
     assert none == other_kind == []
+
+
+def test_postgres_sessions_read_datetimes_in_utc_whatever_the_server_default(postgres_url):
+    # A server whose default zone is not UTC (here Shanghai) still hands the service its
+    # datetimes in datetime.UTC, the zone its own datetimes carry.
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        database = connection.execute(text("SELECT current_database()")).scalar_one()
+        connection.execute(text(f"ALTER DATABASE \"{database}\" SET timezone = 'Asia/Shanghai'"))
+    engine.dispose()
+    db = Database.from_url(postgres_url)
+    moment = dt.datetime(2026, 11, 22, 8, 15, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction(AWKWARD_IDS[0], moment)])
+    with db.reading() as session:
+        [(_, read, _)] = BY_ID.rows(session, ids=[AWKWARD_IDS[0]], kind="credit")
+        zone = session.execute(text("SHOW timezone")).scalar_one()
+    db.dispose()
+    assert read == moment
+    assert read.tzinfo is dt.UTC
+    assert zone == "UTC"
 
 
 def test_custom_types_go_through_their_processors(database_url):
