@@ -60,6 +60,10 @@ class Trip(Base):
         Index("ix_trips_methodology", "methodology_id", "methodology_version", "ended_at"),
         Index("ix_trips_operator_parking", "operator_id", "parking_zone_id", "parking_category"),
         Index("ix_trips_account_started", "account_id", "started_at"),
+        # A rider's trips that ended after a moment: the checks between a rider's trips look
+        # for those that end after a batch starts, and this reads only them, however long
+        # the rider's history (by started_at, a lookup reads every earlier trip).
+        Index("ix_trips_account_ended", "account_id", "ended_at"),
         Index("ix_trips_operator_status", "operator_id", "status", "created_at"),
         Index("ix_trips_operator_rider_ref", "operator_id", "rider_ref"),
         Index("ix_trips_operator_started", "operator_id", "started_at"),
@@ -70,9 +74,7 @@ class Trip(Base):
     uid: Mapped[str] = mapped_column(String(40), primary_key=True)
     operator_id: Mapped[str] = mapped_column(String(64))
     operator_trip_id: Mapped[str] = mapped_column(String(200))
-    account_id: Mapped[str | None] = mapped_column(
-        ForeignKey("accounts.id"), nullable=True, index=True
-    )
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
     rider_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     mode: Mapped[str] = mapped_column(String(8))
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
