@@ -36,6 +36,7 @@ BENCHMARKS = (
     "ingest_sql",
     "rebalancing",
     "recommendations_pg",
+    "neighbours_pg",
     "aggregates_pg",
 )
 AGGREGATES_TRIPS = 1_000_000
@@ -51,6 +52,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "rebalancing": {"cells": 500, "vehicles": 2_500, "rounds": 1},
     "recommendations_pg": {"cells": 500, "vehicles": 2_500, "on_trip": 50,
                            "weekly_window_trips": 4_000, "last_week_trips": 5_000, "rounds": 1},
+    "neighbours_pg": {"riders": 900, "history": 30, "rounds": 2},
     "aggregates_pg": {"rounds": 2},
 }  # fmt: skip
 
