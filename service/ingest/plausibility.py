@@ -101,18 +101,26 @@ class Span:
 def check_against(span: Span, others: list[Span], rules: PlausibilityRules) -> list[str]:
     """Reasons this trip cannot have happened beside the rider's other (accepted) trips."""
     tolerance = dt.timedelta(seconds=rules.overlap_tolerance_s)
-    for other in others:
+    ends_before = span.started_at + tolerance  # a trip ending by then came before this one
+    starts_after = span.ended_at - tolerance  # a trip starting from then came after it
+    previous: Span | None = None  # the latest of those before
+    following: Span | None = None  # the earliest of those after
+    for other in others:  # one pass: a batch checks every trip against its rider's others
         overlap = min(span.ended_at, other.ended_at) - max(span.started_at, other.started_at)
         if overlap > tolerance:
             return ["overlapping_trip"]
-    before = [o for o in others if o.ended_at <= span.started_at + tolerance]
-    after = [o for o in others if o.started_at >= span.ended_at - tolerance]
+        if other.ended_at <= ends_before and (
+            previous is None or other.ended_at > previous.ended_at
+        ):
+            previous = other
+        if other.started_at >= starts_after and (
+            following is None or other.started_at < following.started_at
+        ):
+            following = other
     pairs = []
-    if before:
-        previous = max(before, key=lambda o: o.ended_at)
+    if previous is not None:
         pairs.append((previous.end, previous.ended_at, span.start, span.started_at))
-    if after:
-        following = min(after, key=lambda o: o.started_at)
+    if following is not None:
         pairs.append((span.end, span.ended_at, following.start, following.started_at))
     for here, left, there, arrived in pairs:
         if here is None or there is None:
