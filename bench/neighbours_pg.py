@@ -24,11 +24,11 @@ from typing import Any
 
 from bench.database import analyze, migrated_postgres
 from bench.report import BenchError, report, run_from_command_line
+from service.ingest.store import IN_LIST_CHUNK as LOOKUP_RIDERS  # one statement's worth
 
 RIDERS = 1_000
 HISTORY_DAYS = 365
 ROUNDS = 7
-LOOKUP_RIDERS = 900  # store.IN_LIST_CHUNK: one statement's worth
 TARGET_RATIO = 4.0
 
 

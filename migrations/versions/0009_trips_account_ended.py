@@ -16,6 +16,8 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
+import contextlib
+
 from alembic import op
 
 revision = "0009_trips_account_ended"
@@ -24,19 +26,16 @@ branch_labels = None
 depends_on = None
 
 
-def _on_postgres() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
-
-
 def upgrade() -> None:
-    if _on_postgres():
-        with op.get_context().autocommit_block():
-            op.create_index("ix_trips_account_ended", "trips", ["account_id", "ended_at"],
-                            postgresql_concurrently=True)  # fmt: skip
-            op.drop_index("ix_trips_account_id", table_name="trips", postgresql_concurrently=True)
-        return
-    op.create_index("ix_trips_account_ended", "trips", ["account_id", "ended_at"])
-    op.drop_index("ix_trips_account_id", table_name="trips")
+    concurrently = op.get_bind().dialect.name == "postgresql"
+    outside_transaction = (
+        op.get_context().autocommit_block() if concurrently else contextlib.nullcontext()
+    )
+    with outside_transaction:
+        op.create_index("ix_trips_account_ended", "trips", ["account_id", "ended_at"],
+                        postgresql_concurrently=concurrently)  # fmt: skip
+        op.drop_index("ix_trips_account_id", table_name="trips",
+                      postgresql_concurrently=concurrently)  # fmt: skip
 
 
 def downgrade() -> None:
