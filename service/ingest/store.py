@@ -216,8 +216,8 @@ def send_surroundings(
     crediting: Sequence[tuple[str, Candidate]],
 ) -> Surroundings:
     """For the candidates that may be credited, each with the account it would go to: the
-    riders' neighbouring trips, the operator's incentive maps and the ledger's earlier credits
-    and day totals, sent now (inside ``direct.pipelined``, after the accounts' lock)."""
+    riders' neighbouring trips, the operator's incentive maps and the ledger's day totals,
+    sent now (inside ``direct.pipelined``, after the accounts' lock)."""
     trips = [c.trip for _, c in crediting]
     probes = [trip_credit(policy, account_id=account, trip_uid=c.uid, co2_g=0, mode=c.trip.mode,
                           receipt=None, ended_at=c.trip.end_time)
@@ -225,7 +225,9 @@ def send_surroundings(
     return Surroundings(
         send_neighbours(session, [account for account, _ in crediting], trips),
         send_incentive_maps(session, operator_id, trips),
-        Ledger(session, policy).send_credit_state(probes),
+        # Only trips found new under these locks are credited, and a trip's credit goes in
+        # with it: none of their credits can have been written before.
+        Ledger(session, policy).send_credit_state(probes, unwritten=True),
     )
 
 

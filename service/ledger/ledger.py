@@ -241,16 +241,23 @@ class Ledger:
         request = CreditRequest(account_id, purpose, ref, points, occurred_at, trip_uid, details)
         return self.credit_many([request], now)[0]
 
-    def send_credit_state(self, requests: Sequence[CreditRequest]) -> CreditState:
+    def send_credit_state(
+        self, requests: Sequence[CreditRequest], *, unwritten: bool = False
+    ) -> CreditState:
         """What ``credit_many`` will read for these requests (or some of them), sent now:
-        inside ``direct.pipelined`` with the statements around it. Send it after the lock."""
+        inside ``direct.pipelined`` with the statements around it. Send it after the lock.
+
+        ``unwritten``: the caller will use it only for credits it knows were never written
+        (those of trips it found new under the same locks, whose credit goes in with the trip),
+        so only the day totals are read. A credit written all the same would be refused by its
+        primary key, failing the transaction; it is never written twice."""
         ids = frozenset(credit_id(r.purpose, r.ref) for r in requests)
         accounts = frozenset(r.account_id for r in requests)
         days = frozenset(self.policy.local_day(r.occurred_at) for r in requests)
         if not ids:
             return CreditState(ids, accounts, days, lambda: ({}, {}))
         with direct.pipelined(self.session):  # both reads in one round trip
-            done_sent = _DONE.send(self.session, ids=sorted(ids))
+            done_sent = None if unwritten else _DONE.send(self.session, ids=sorted(ids))
             totals_sent = _DAY_TOTALS.send(self.session, accounts=sorted(accounts),
                                            days=sorted(days))  # fmt: skip
         used: list[bool] = []
@@ -259,7 +266,7 @@ class Ledger:
             if used:  # the credits written after the first use would be missing from it
                 raise RuntimeError("a credit state is read once")
             used.append(True)
-            done: dict[str, dict] = dict(done_sent.rows())  # type: ignore[arg-type]
+            done: dict[str, dict] = {} if done_sent is None else dict(done_sent.rows())  # type: ignore[arg-type]
             return done, {(account, day): points for account, day, points in totals_sent.rows()}
 
         return CreditState(ids, accounts, days, state)

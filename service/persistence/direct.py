@@ -301,7 +301,8 @@ class _Insert:
         return made
 
     def _statement(self, dialect: str) -> Any:
-        statement = (postgresql if dialect == "postgresql" else sqlite).insert(self.table)
+        # inline: no RETURNING of a generated primary key nobody reads.
+        statement = (postgresql if dialect == "postgresql" else sqlite).insert(self.table).inline()
         if self.key:
             statement = statement.on_conflict_do_nothing().returning(self.table.c[self.key])
         return statement

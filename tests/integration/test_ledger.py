@@ -109,6 +109,27 @@ def test_credits_read_ahead_decide_as_credits_read_then(db, account):
     assert _balances(db, account) == (5000, 0, 0)
 
 
+def test_a_state_for_unwritten_credits_counts_the_day_and_never_credits_twice(db, account):
+    """Ingestion vouches that its trips' credits were never written, so only the day totals
+    are read: the cap still counts the day, and a credit that was written all the same is
+    refused by its key rather than written again."""
+    _credit(db, account, "t1", 4800)
+    with db.transaction() as session:
+        ledger = Ledger(session, POLICY)
+        ledger.lock([account])
+        ahead = ledger.send_credit_state([_request(account, "t2", 230)], unwritten=True)
+        [outcome] = ledger.credit_many([_request(account, "t2", 230)], NOW, ahead)
+    assert (outcome.points, outcome.duplicate, outcome.capped) == (200, False, True)
+
+    with pytest.raises(DatabaseError), db.transaction() as session:
+        ledger = Ledger(session, POLICY)
+        ledger.lock([account])
+        ahead = ledger.send_credit_state([_request(account, "t1", 4800)], unwritten=True)
+        ledger.credit_many([_request(account, "t1", 4800)], NOW, ahead)
+    assert _balances(db, account) == (5000, 0, 0)
+    _books_balance(db)
+
+
 def test_credits_read_ahead_for_others_are_read_again(db, account):
     """A state sent for other credits, or another day, is not used: the ledger reads its own."""
     _credit(db, account, "t1", 4800)
