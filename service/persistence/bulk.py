@@ -14,7 +14,6 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
 from psycopg import sql
 from psycopg.errors import UniqueViolation
 from sqlalchemy import JSON, Table, bindparam, update
@@ -22,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.persistence import direct
+from service.persistence.database import json_text
 from service.persistence.direct import array_literal, driver_cursor, is_postgres
 
 # Up to this many rows a multi-row INSERT costs fewer round trips than COPY (and a savepoint).
@@ -55,7 +55,7 @@ def _copy(
             values = list(values_of(row)) if len(columns) > 1 else [values_of(row)]
             for i in encoded:
                 if values[i] is not None:
-                    values[i] = orjson.dumps(values[i]).decode()
+                    values[i] = json_text(values[i])
             copy.write_row(values)
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,16 +40,25 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
         # ``datetime.UTC``, the zone the service's own datetimes carry, and comparing two
         # datetimes of one zone object skips the offset lookups a zone like 'Etc/UTC' costs.
         connect_args={"connect_timeout": connect_timeout_s, "options": "-c timezone=UTC"},
+        json_serializer=json_text,
     )
     ping_psycopg_only_in_doubt(engine)
     return engine
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text, on every path (statements and COPY): orjson, where the standard
+    library's encoder cost about 2 % of a one-trip request's CPU."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, json_serializer=json_text
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

@@ -60,6 +60,26 @@ def test_rows_read_back_as_sqlalchemy_reads_them(database_url):
     assert none == other_kind == []
 
 
+def test_json_reads_back_the_same_whichever_path_wrote_it(database_url):
+    """A statement and COPY (many rows, on PostgreSQL) write JSON columns with one encoder:
+    integer keys become strings, as the standard library's made them, and text stays as it
+    was sent."""
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, 8, 15, tzinfo=dt.UTC)
+    details = {"station": "人民广场", 7: "hour", "quote": 'a "b" \\ c'}
+    few = [{**_transaction("credit:trip:one", moment), "details": details}]
+    many = [{**_transaction(f"credit:trip:copy{i:03d}", moment), "details": details}
+            for i in range(bulk.FEW_ROWS + 1)]  # fmt: skip
+    with db.transaction() as session:
+        bulk.insert_rows(session, TRANSACTIONS, few)
+        bulk.insert_rows(session, TRANSACTIONS, many)
+    with db.reading() as session:
+        read = session.execute(select(TRANSACTIONS.c.details)).scalars().all()
+    db.dispose()
+    assert len(read) == len(many) + 1
+    assert all(r == {"station": "人民广场", "7": "hour", "quote": 'a "b" \\ c'} for r in read)
+
+
 def test_postgres_sessions_read_datetimes_in_utc_whatever_the_server_default(postgres_url):
     # A server whose default zone is not UTC (here Shanghai) still hands the service its
     # datetimes in datetime.UTC, the zone its own datetimes carry.
