@@ -256,7 +256,7 @@ class Ledger:
         days = frozenset(self.policy.local_day(r.occurred_at) for r in requests)
         if not ids:
             return CreditState(ids, accounts, days, lambda: ({}, {}))
-        with direct.pipelined(self.session):  # both reads in one round trip
+        with direct.pipelined(self.session):  # the reads in one round trip
             done_sent = None if unwritten else _DONE.send(self.session, ids=sorted(ids))
             totals_sent = _DAY_TOTALS.send(self.session, accounts=sorted(accounts),
                                            days=sorted(days))  # fmt: skip
