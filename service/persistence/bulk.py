@@ -10,6 +10,7 @@ column stores (aware datetimes, JSON as dicts or lists).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from service.persistence import direct
 from service.persistence.database import json_text
 from service.persistence.direct import array_literal, driver_cursor, is_postgres
+from service.persistence.models import UtcDateTime
 
 # Up to this many rows a multi-row INSERT costs fewer round trips than COPY (and a savepoint).
 FEW_ROWS = 50
@@ -50,13 +52,31 @@ def _copy(
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(target), _names(columns))
     values_of = operator.itemgetter(*columns)
     encoded = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UtcDateTime)]
+    stamp_texts: dict[dt.datetime, str] = {}
     with cursor.copy(statement) as copy:
         for row in rows:
             values = list(values_of(row)) if len(columns) > 1 else [values_of(row)]
             for i in encoded:
                 if values[i] is not None:
                     values[i] = json_text(values[i])
+            for i in stamps:
+                stamp = values[i]
+                if stamp is not None:
+                    text = stamp_texts.get(stamp)
+                    if text is None:
+                        text = stamp_texts[stamp] = _timestamp_text(stamp)
+                    values[i] = text
             copy.write_row(values)
+
+
+def _timestamp_text(stamp: dt.datetime) -> str:
+    """A timestamp as COPY reads it. psycopg's own conversion costs about a microsecond a
+    value, a fifth of a trip row's; a batch's rows share most of theirs (``created_at``), so
+    each distinct one is written once."""
+    if stamp.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone")
+    return stamp.isoformat()
 
 
 def writes_together(session: Session, rows: int) -> contextlib.AbstractContextManager[None]:

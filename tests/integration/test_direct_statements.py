@@ -80,6 +80,42 @@ def test_json_reads_back_the_same_whichever_path_wrote_it(database_url):
     assert all(r == {"station": "人民广场", "7": "hour", "quote": 'a "b" \\ c'} for r in read)
 
 
+def test_timestamps_read_back_as_the_same_instants_whichever_path_wrote_them(database_url):
+    """COPY writes timestamps as text, once per distinct value: instants in any zone, down to
+    the microsecond, come back the same, and rows sharing one keep sharing it."""
+    db = Database.from_url(database_url)
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    moments = [dt.datetime(2026, 11, 22, 8, 15, 0, 123456, tzinfo=shanghai),
+               dt.datetime(2026, 11, 22, 0, 15, 0, 123456, tzinfo=dt.UTC),  # the same instant
+               dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=dt.timezone(-dt.timedelta(hours=5))),
+               dt.datetime(2026, 11, 22, 8, 15, 0, 999999, tzinfo=dt.UTC)]  # fmt: skip
+    few = [_transaction("credit:trip:one", moments[2])]
+    many = [{**_transaction(f"credit:trip:copy{i:03d}", moments[i % len(moments)]),
+             "matures_at": moments[0]} for i in range(bulk.FEW_ROWS + 1)]  # fmt: skip
+    with db.transaction() as session:
+        bulk.insert_rows(session, TRANSACTIONS, few)
+        bulk.insert_rows(session, TRANSACTIONS, many)
+    with db.reading() as session:
+        read = dict(session.execute(
+            select(TRANSACTIONS.c.id, TRANSACTIONS.c.created_at)).tuples().all())  # fmt: skip
+        matures = set(session.execute(select(TRANSACTIONS.c.matures_at)).scalars().all())
+    db.dispose()
+    assert read == {row["id"]: row["created_at"] for row in few + many}
+    assert all(moment.tzinfo is not None for moment in read.values())
+    assert matures == {None, moments[0]}
+
+
+def test_copy_refuses_a_timestamp_without_a_zone(postgres_url):
+    db = Database.from_url(postgres_url)
+    naive = dt.datetime(2026, 11, 22, 8, 15)
+    many = [_transaction(f"credit:trip:naive{i:03d}", naive) for i in range(bulk.FEW_ROWS + 1)]
+    with pytest.raises(ValueError, match="timezone"), db.transaction() as session:
+        bulk.insert_rows(session, TRANSACTIONS, many)
+    with db.reading() as session:
+        assert session.execute(select(TRANSACTIONS.c.id)).all() == []
+    db.dispose()
+
+
 def test_postgres_sessions_read_datetimes_in_utc_whatever_the_server_default(postgres_url):
     # A server whose default zone is not UTC (here Shanghai) still hands the service its
     # datetimes in datetime.UTC, the zone its own datetimes carry.
