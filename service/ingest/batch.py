@@ -223,8 +223,7 @@ class Ingestor:
             # A big batch is judged before its write transaction, so locks are held briefly;
             # under them only the trips stored meanwhile are looked for again.
             with self.db.reading() as session:
-                trip_ids = [c.trip.trip_id for c in candidates]
-                stored = store.stored_trips(session, operator_id, trip_ids)
+                stored = store.stored_trips(session, (c.uid for c in candidates))
                 context = self._context(session, operator_id, candidates, now, zones)
             fresh = self._answer_stored(candidates, stored, results, failures)
             evaluate(fresh, context)
@@ -242,8 +241,7 @@ class Ingestor:
             # in order, so the reads see everything committed before the locks were granted.
             with direct.pipelined(session):
                 locked = Ledger(session, self.policy).send_lock(a for a, _ in crediting)  # type: ignore[misc]
-                stored_sent = store.send_stored_trips(session, operator_id,
-                                                      [c.trip.trip_id for c in fresh])  # fmt: skip
+                stored_sent = store.send_stored_trips(session, (c.uid for c in fresh))
                 around = store.send_surroundings(session, self.policy, operator_id, crediting)  # type: ignore[arg-type]
             locked()
             fresh = self._answer_stored(fresh, stored_sent(), results, failures)

@@ -24,14 +24,14 @@ from geo.index import ZoneIndex
 from service.geofence.licence import send_licence_lookup
 from service.ingest.bonuses import credit_bonuses, send_incentive_maps
 from service.ingest.contract import TripIn
-from service.ingest.evaluate import Candidate, Consent, Licence, trip_uid
+from service.ingest.evaluate import Candidate, Consent, Licence
 from service.ingest.plausibility import PlausibilityRules, Span, check_against
-from service.ledger.ledger import CreditState, Ledger
+from service.ledger.ledger import CreditRequest, CreditState, Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence import bulk, direct
 from service.persistence.rider_models import Consent as ConsentRow
 from service.persistence.rider_models import Trip
-from service.usecases.crediting import reasons_after_credit, trip_credit
+from service.usecases.crediting import TRIP_PURPOSE, reasons_after_credit, trip_credit
 from service.usecases.parking import ParkingRules, record_offence
 from service.usecases.rebalancing import IncentiveMapView
 
@@ -77,21 +77,17 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + IN_LIST_CHUNK]
 
 
-def stored_trips(
-    session: Session, operator_id: str, trip_ids: Sequence[str]
-) -> dict[str, StoredTrip]:
-    """The operator's trips already stored, by trip_id."""
-    return send_stored_trips(session, operator_id, trip_ids)()
+def stored_trips(session: Session, uids: Iterable[str]) -> dict[str, StoredTrip]:
+    """The trips already stored under these uids (``trip_uid``: one operator's trip_ids), by
+    trip_id."""
+    return send_stored_trips(session, uids)()
 
 
-def send_stored_trips(
-    session: Session, operator_id: str, trip_ids: Sequence[str]
-) -> Callable[[], dict[str, StoredTrip]]:
+def send_stored_trips(session: Session, uids: Iterable[str]) -> Callable[[], dict[str, StoredTrip]]:
     """``stored_trips`` sent now (inside ``direct.pipelined``, with the statements around it)
     and read when called. Looked up by the trips' derived uids: the primary key, so the cost
     does not grow with the trips stored."""
-    uids = sorted({trip_uid(operator_id, trip_id) for trip_id in trip_ids})
-    sent = [_STORED.send(session, uids=chunk) for chunk in _chunks(uids)]
+    sent = [_STORED.send(session, uids=chunk) for chunk in _chunks(sorted(set(uids)))]
 
     def read() -> dict[str, StoredTrip]:
         found: dict[str, StoredTrip] = {}
@@ -219,8 +215,8 @@ def send_surroundings(
     riders' neighbouring trips, the operator's incentive maps and the ledger's day totals,
     sent now (inside ``direct.pipelined``, after the accounts' lock)."""
     trips = [c.trip for _, c in crediting]
-    probes = [trip_credit(policy, account_id=account, trip_uid=c.uid, co2_g=0, mode=c.trip.mode,
-                          receipt=None, ended_at=c.trip.end_time)
+    # What the state is read for: each credit's id, account and day (not its points).
+    probes = [CreditRequest(account, TRIP_PURPOSE, c.uid, 0, c.trip.end_time)
               for account, c in crediting]  # fmt: skip
     return Surroundings(
         send_neighbours(session, [account for account, _ in crediting], trips),

@@ -19,6 +19,9 @@ from service.planner import store as planner
 CAP_REASON = "daily_cap_reached"
 
 
+TRIP_PURPOSE = "trip"  # a trip's credit is ``credit:trip:<uid>``
+
+
 def new_trip_uid() -> str:
     return f"trp_{secrets.token_hex(12)}"
 
@@ -40,7 +43,7 @@ def trip_credit(
     """The ledger credit an accepted trip earns: its reduction in points, or nothing when its
     points are withheld (the decision is still recorded, as a credit of zero)."""
     return CreditRequest(
-        account_id=account_id, purpose="trip", ref=trip_uid,
+        account_id=account_id, purpose=TRIP_PURPOSE, ref=trip_uid,
         points=0 if withheld else policy.points_for(co2_g), occurred_at=ended_at,
         trip_uid=trip_uid,
         details={"co2_g": co2_g, "mode": mode, "methodology": (receipt or {}).get("methodology")},
@@ -118,7 +121,7 @@ def reverse_trip(
         if trip is None:
             raise NotFound(f"no trip {trip_uid}")
         reversal_id, points, new = Ledger(session, policy).reverse_credit(
-            credit_id("trip", trip_uid), reason=reason, now=now
+            credit_id(TRIP_PURPOSE, trip_uid), reason=reason, now=now
         )
         counted = trip.status == "credited"
         trip.status = "reversed"

@@ -206,9 +206,9 @@ def test_a_trip_stored_while_its_request_was_writing_counts_once(svc, client, ci
     read_stored = store.send_stored_trips
     reads = []
 
-    def stored_meanwhile(session, operator_id, trip_ids):
-        reads.append(trip_ids)
-        return dict if len(reads) == 1 else read_stored(session, operator_id, trip_ids)
+    def stored_meanwhile(session, uids):
+        reads.append(uids)
+        return dict if len(reads) == 1 else read_stored(session, uids)
 
     monkeypatch.setattr(store, "send_stored_trips", stored_meanwhile)
     [again] = _post(client, headers, [trip])["results"]
