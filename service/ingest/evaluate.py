@@ -94,19 +94,28 @@ class Candidate:
 
 def evaluate(candidates: list[Candidate], ctx: BatchContext) -> None:
     """Fill in each candidate's reduction, reasons, account, cells and parking verdict."""
-    applies = [_applies(c.trip, ctx) for c in candidates]
+    zone = ctx.methodologies.city.zone
+    local_starts = [c.trip.start_time.astimezone(zone) for c in candidates]
+    applies = [
+        _applies(c.trip, local, ctx) for c, local in zip(candidates, local_starts, strict=True)
+    ]
     ends = _zones_at_ends(candidates, ctx, applies)
-    for candidate, applies_here, (_, end_zones) in zip(candidates, applies, ends, strict=True):
-        _evaluate_one(candidate, ctx, applies_here, end_zones)
+    for candidate, local, applies_here, (_, end_zones) in zip(
+        candidates, local_starts, applies, ends, strict=True
+    ):
+        _evaluate_one(candidate, ctx, local.date(), applies_here, end_zones)
 
 
 def _evaluate_one(
-    candidate: Candidate, ctx: BatchContext, applies: Any, end_zones: list[int] | None
+    candidate: Candidate,
+    ctx: BatchContext,
+    local_day: dt.date,
+    applies: Any,
+    end_zones: list[int] | None,
 ) -> None:
     trip = candidate.trip
     straight = straight_line_m(trip)
     travelled = trip.distance_m if trip.distance_m is not None else straight
-    local_day = trip.start_time.astimezone(ctx.methodologies.city.zone).date()
     facts = TripFacts(
         mode=trip.mode, local_date=local_day, distance_m=trip.distance_m,
         straight_line_m=straight, entry_station=trip.entry_station, exit_station=trip.exit_station,
@@ -154,8 +163,8 @@ def _evaluate_one(
             )  # fmt: skip
 
 
-def _applies(trip: TripIn, ctx: BatchContext) -> Any:
-    local = trip.start_time.astimezone(ctx.methodologies.city.zone)
+def _applies(trip: TripIn, local: dt.datetime, ctx: BatchContext) -> Any:
+    """Whether a zone is in force for the trip (at its start, ``local`` in the city's zone)."""
 
     def applies(zone: Zone) -> bool:
         return zone.applies_to(
