@@ -164,7 +164,8 @@ def _evaluate_one(
 
 
 def _applies(trip: TripIn, local: dt.datetime, ctx: BatchContext) -> Any:
-    """Whether a zone is in force for the trip (at its start, ``local`` in the city's zone)."""
+    """The test of whether a zone is in force for the trip, at its start (``local``: the
+    start in the city's zone, worked out once per trip)."""
 
     def applies(zone: Zone) -> bool:
         return zone.applies_to(
