@@ -96,10 +96,11 @@ def credit_bonuses(
     caller holds the riders' account locks. ``zones`` places trip ends in parking zones, for
     maps whose units are parking zones."""
     eligible = [c for c in credited if _may_earn(c)]
-    if not eligible:
+    published = incentive_maps()
+    if not eligible or not published:  # most slots have no map: nothing to work out
         return {}
     slots = {slot_of(c.trip.start_time) for c in eligible}
-    maps = {slot: view for slot, view in incentive_maps().items() if slot in slots}
+    maps = {slot: view for slot, view in published.items() if slot in slots}
     if not maps:
         return {}
     schemes = {slot: _scheme(view, zones, operator_id) for slot, view in maps.items()}
