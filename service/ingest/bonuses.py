@@ -96,8 +96,10 @@ def credit_bonuses(
     caller holds the riders' account locks. ``zones`` places trip ends in parking zones, for
     maps whose units are parking zones."""
     eligible = [c for c in credited if _may_earn(c)]
+    if not eligible:
+        return {}
     published = incentive_maps()
-    if not eligible or not published:  # most slots have no map: nothing to work out
+    if not published:  # most slots have no map: nothing to work out per trip
         return {}
     slots = {slot_of(c.trip.start_time) for c in eligible}
     maps = {slot: view for slot, view in published.items() if slot in slots}
