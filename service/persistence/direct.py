@@ -285,12 +285,22 @@ def send_new(
     return lambda: set(read())
 
 
+# PostgreSQL's protocol caps a statement's parameters at 65,535; row counts up to this many
+# keep their compiled statement (a small batch writes up to ``bulk.FEW_ROWS`` rows at once).
+_MAX_PARAMETERS = 65_535
+_KEPT_ROW_COUNTS = 64
+
+
 class _Insert:
-    """A multi-row INSERT into one table for one set of columns, compiled once."""
+    """A multi-row INSERT into one table for one set of columns, compiled once per row count.
+
+    All rows go in one statement (up to PostgreSQL's limit on parameters), not one statement a
+    row: the ledger's balance trigger checks each statement, so a transaction's entries must
+    arrive together, and one statement costs PostgreSQL less than several."""
 
     def __init__(self, table: Table, key: str, columns: tuple[str, ...]) -> None:
         self.table, self.key, self.columns = table, key, columns
-        self._compiled: _Compiled | None = None
+        self._by_count: dict[int, _Compiled] = {}
 
     @classmethod
     def of(cls, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> _Insert:
@@ -300,12 +310,29 @@ class _Insert:
             made = _INSERTS.setdefault((table.name, key, columns), cls(table, key, columns))
         return made
 
-    def _statement(self, dialect: str) -> Any:
+    def _statement(self, dialect: str, count: int = 0) -> Any:
+        """The INSERT; with ``count``, of that many rows whose parameters are named
+        ``<column>_<row>``."""
         # inline: no RETURNING of a generated primary key nobody reads.
         statement = (postgresql if dialect == "postgresql" else sqlite).insert(self.table).inline()
+        if count:
+            statement = statement.values(
+                [
+                    {c: bindparam(f"{c}_{i}", type_=self.table.c[c].type) for c in self.columns}
+                    for i in range(count)
+                ]
+            )
         if self.key:
             statement = statement.on_conflict_do_nothing().returning(self.table.c[self.key])
         return statement
+
+    def _compiled(self, dialect: Dialect, count: int) -> _Compiled:
+        compiled = self._by_count.get(count)
+        if compiled is None:
+            compiled = _Compiled.of(self._statement(dialect.name, count), dialect)
+            if count <= _KEPT_ROW_COUNTS:
+                self._by_count[count] = compiled
+        return compiled
 
     def run(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """The keys inserted (with a key), else nothing."""
@@ -318,22 +345,25 @@ class _Insert:
             result = session.connection().execute(self._statement("sqlite"), list(rows))
             keys = list(result.scalars()) if self.key else []
             return lambda: keys
-        if self._compiled is None:
-            dialect = session.get_bind().dialect
-            self._compiled = _Compiled.of(
-                self._statement(dialect.name), dialect, column_keys=self.columns
-            )
-        params = [self._compiled.parameters(row) for row in rows]
-        sql = self._compiled.sql
-
-        def execute(cursor: Any) -> None:
-            if len(params) == 1:  # executemany would enter and leave pipeline mode for it
-                cursor.execute(sql, params[0])
-            else:
-                cursor.executemany(sql, params, returning=bool(self.key))
-
+        dialect = session.get_bind().dialect
         session.flush()
-        return _sent(session, execute, lambda cursor: _returned(cursor) if self.key else [])
+        per_statement = max(1, _MAX_PARAMETERS // len(self.columns))
+        reads = []
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            compiled = self._compiled(dialect, len(chunk))
+            named = {f"{c}_{i}": v for i, row in enumerate(chunk) for c, v in row.items()}
+            params = compiled.parameters(named)
+            reads.append(
+                _sent(
+                    session,
+                    lambda cursor, sql=compiled.sql, params=params: cursor.execute(sql, params),
+                    lambda cursor: _returned(cursor) if self.key else [],
+                )
+            )
+        if len(reads) == 1:
+            return reads[0]
+        return lambda: [key for read in reads for key in read()]
 
 
 # Compiled INSERTs by (table, conflict key or "", columns).
@@ -341,8 +371,8 @@ _INSERTS: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 
 def _returned(cursor: Any) -> list[Any]:
-    """The first column of each result set an ``executemany(..., returning=True)`` (or an
-    ``execute``) of a statement with RETURNING left (in a pipeline, fetching waits for them)."""
+    """The first column of the rows a statement with RETURNING left (in a pipeline, fetching
+    waits for them)."""
     values: list[Any] = []
     more = True
     while more:

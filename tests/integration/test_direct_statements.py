@@ -173,6 +173,24 @@ def test_insert_new_inserts_only_the_missing_and_says_which(database_url):
     assert stored == ["credit:trip:new1", "credit:trip:new2", "credit:trip:old"]
 
 
+def test_rows_beyond_a_statements_parameter_cap_go_in_several(database_url, monkeypatch):
+    """PostgreSQL caps a statement's parameters: more rows than fit in one statement go in
+    several, and the keys inserted are those of all of them."""
+    monkeypatch.setattr(direct, "_MAX_PARAMETERS", 3 * len(TRANSACTIONS.c))  # 3 rows a statement
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    ids = [f"credit:trip:{n}" for n in range(8)]
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction(i, moment) for i in ids[:4]])
+        inserted = direct.insert_new(session, TRANSACTIONS,
+                                     [_transaction(i, moment) for i in ids], "id")  # fmt: skip
+    with db.reading() as session:
+        stored = BY_ID.scalars(session, ids=ids, kind="credit")
+    db.dispose()
+    assert inserted == set(ids[4:])
+    assert stored == ids
+
+
 def test_a_conflict_is_the_error_sqlalchemy_raises(database_url):
     """Callers retry a lost race on SQLAlchemy's IntegrityError: the direct path raises it too."""
     db = Database.from_url(database_url)
