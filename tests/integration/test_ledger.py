@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
+from service.ledger import postings
 from service.ledger.ledger import CreditRequest, Ledger, credit_id
 from service.ledger.policy import LedgerPolicy
 from service.persistence.database import Database
@@ -247,4 +248,61 @@ def test_postgres_refuses_truncate_and_unbalanced_transactions(postgres_url):
         )
     with db.transaction() as session:
         assert session.execute(text("SELECT count(*) FROM ledger_transactions")).scalar() == 0
+    db.dispose()
+
+
+def _write(db: Database, *statements: str) -> None:
+    """Each statement on its own, in one database transaction."""
+    with db.transaction() as session:
+        for statement in statements:
+            session.execute(text(statement))
+
+
+def _transaction(transaction_id: str) -> str:
+    return (
+        "INSERT INTO ledger_transactions (id, kind, account_id, created_at, details) "
+        f"VALUES ('{transaction_id}', 'credit', 'acc_x', now(), '{{}}')"
+    )
+
+
+def _entries(*entries: tuple[str, str, int]) -> str:
+    values = ", ".join(f"('{t}', '{a}', 'pending', {amount}, now())" for t, a, amount in entries)
+    return (
+        "INSERT INTO ledger_entries (transaction_id, account_id, bucket, amount, created_at) "
+        f"VALUES {values}"
+    )
+
+
+def test_postgres_checks_the_balance_after_each_statement(postgres_url):
+    """Each INSERT must leave every transaction it touches balanced: entries written in one
+    statement pass; halves written in two statements do not, nor does an entry added later to
+    a transaction that balanced; and a refused statement leaves no row behind."""
+    db = Database.from_url(postgres_url)
+    with db.transaction() as session:
+        Ledger(session, POLICY).open_personal_account("acc_x", NOW)
+    source = postings.ISSUANCE
+    _write(
+        db, _transaction("together"), _entries(("together", "acc_x", 7), ("together", source, -7))
+    )
+    refused = {
+        "halves": (
+            _transaction("halves"),
+            _entries(("halves", "acc_x", 7)),
+            _entries(("halves", source, -7)),
+        ),
+        "together": (_entries(("together", "acc_x", 1)),),
+        "split": (
+            _transaction("split"),
+            _transaction("whole"),
+            _entries(("whole", "acc_x", 3), ("whole", source, -3), ("split", "acc_x", 5)),
+        ),
+    }
+    for transaction_id, statements in refused.items():
+        with pytest.raises(DatabaseError, match=f"transaction {transaction_id} does not sum"):
+            _write(db, *statements)
+    with db.transaction() as session:
+        rows = session.execute(
+            text("SELECT transaction_id, amount FROM ledger_entries ORDER BY amount")
+        ).all()
+    assert [tuple(r) for r in rows] == [("together", -7), ("together", 7)]
     db.dispose()
