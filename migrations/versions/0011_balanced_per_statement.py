@@ -8,6 +8,10 @@ transaction they touch, in one query, as soon as the statement ends. So a transa
 must be written in one statement (the ledger always does: one multi-row INSERT or one COPY), and
 no later statement can tip a transaction off balance.
 
+Each transaction touched is summed through the entries' index on its id (a correlated
+subquery), so that no plan PL/pgSQL keeps for the trigger's query can read every entry: with a
+join, the plan kept after some 1000-entry inserts scanned the whole table for a one-trip one.
+
 Revision ID: 0011_balanced_per_statement
 Revises: 0010_hot_balances
 Create Date: 2026-12-05
@@ -34,11 +38,10 @@ def upgrade() -> None:
         DECLARE
             unbalanced text;
         BEGIN
-            SELECT entry.transaction_id INTO unbalanced
-            FROM ledger_entries AS entry
-            WHERE entry.transaction_id IN (SELECT transaction_id FROM inserted_entries)
-            GROUP BY entry.transaction_id
-            HAVING sum(entry.amount) <> 0
+            SELECT touched.transaction_id INTO unbalanced
+            FROM (SELECT DISTINCT transaction_id FROM inserted_entries) AS touched
+            WHERE (SELECT sum(entry.amount) FROM ledger_entries AS entry
+                   WHERE entry.transaction_id = touched.transaction_id) <> 0
             LIMIT 1;
             IF unbalanced IS NOT NULL THEN
                 RAISE EXCEPTION 'ledger transaction % does not sum to zero', unbalanced

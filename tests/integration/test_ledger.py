@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DatabaseError
 
 from service.ledger import postings
@@ -306,3 +306,46 @@ def test_postgres_checks_the_balance_after_each_statement(postgres_url):
         ).all()
     assert [tuple(r) for r in rows] == [("together", -7), ("together", 7)]
     db.dispose()
+
+
+def test_postgres_balance_check_reads_only_the_transactions_written(postgres_url):
+    """The check sums each transaction an INSERT touched through the entries' index. After
+    PL/pgSQL has settled on a plan for the trigger with large inserts, a two-entry insert on
+    the same connection must still read no other entry (a join once kept a plan that scanned
+    the whole table)."""
+    db = Database.from_url(postgres_url)
+    with db.transaction() as session:
+        Ledger(session, POLICY).open_personal_account("acc_x", NOW)
+    db.dispose()
+    source = postings.ISSUANCE
+    engine = create_engine(postgres_url)
+    with engine.connect() as connection:
+
+        def entries_read() -> tuple[int, int]:
+            """Entries read by sequential scans and fetched through indexes, so far."""
+            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+            connection.commit()  # the flush happens between statements
+            connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+            read = connection.execute(
+                text(
+                    "SELECT seq_tup_read, idx_tup_fetch FROM pg_stat_user_tables "
+                    "WHERE relname = 'ledger_entries'"
+                )
+            ).one()
+            connection.commit()
+            return read[0], read[1]
+
+        for batch in range(8):
+            ids = [f"big-{batch}-{n}" for n in range(200)]
+            for transaction_id in ids:
+                connection.execute(text(_transaction(transaction_id)))
+            pairs = [e for t in ids for e in ((t, "acc_x", 2), (t, source, -2))]
+            connection.execute(text(_entries(*pairs)))
+            connection.commit()
+        scanned, fetched = entries_read()
+        connection.execute(text(_transaction("small")))
+        connection.execute(text(_entries(("small", "acc_x", 2), ("small", source, -2))))
+        connection.commit()
+        scanned_after, fetched_after = entries_read()
+    engine.dispose()
+    assert (scanned_after - scanned, fetched_after - fetched) == (0, 2)
