@@ -14,9 +14,9 @@ database is analyzed, as autovacuum keeps a live one (``bench.database.analyze``
 
 The floor: the same trip and ledger rows (exported from the service's database after the run)
 loaded into a fresh database migrated the same way with ``COPY`` and one set-based balance
-update, in one transaction, commit included (the deferred trigger that checks each ledger
-transaction sums to zero runs at commit). No HTTP, no validation. Best of ``--floor-rounds``,
-each into its own copy of the migrated database.
+update, in one transaction, commit included (the statement trigger that checks each ledger
+transaction sums to zero runs after the entries' COPY). No HTTP, no validation. Best of
+``--floor-rounds``, each into its own copy of the migrated database.
 
 Both phases and the floor also report the CPU they cost, read from ``/proc`` (``bench.cpu``): the
 workers', PostgreSQL's and this client's, per 1000 trips or per request. On a shared 2-core
@@ -389,7 +389,7 @@ def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], in
                     step(f"copy {table}")
                 cursor.execute(update)
                 step("update accounts")
-            connection.commit()  # the deferred balance trigger runs here, once per entry
+            connection.commit()
             step("commit")
         with connection.cursor() as cursor:
             cursor.execute("SELECT sum(pending) FROM accounts WHERE kind = 'personal'")

@@ -1,9 +1,10 @@
 """Ledger tables: accounts, transactions and their entries, and per-day credit totals.
 
 Entries and transactions are append-only (database triggers refuse UPDATE and DELETE; on
-PostgreSQL a deferred constraint trigger also refuses a transaction whose entries do not sum to
-zero). The balance columns on ``accounts`` are a cache of the sums of entries, kept for personal
-accounts only (system accounts would be a hot row); ``greenpoints ledger verify`` proves them.
+PostgreSQL a statement trigger also refuses any INSERT after which a transaction it touched does
+not sum to zero, so a transaction's entries go in one statement). The balance columns on
+``accounts`` are a cache of the sums of entries, kept for personal accounts only (system
+accounts would be a hot row); ``greenpoints ledger verify`` proves them.
 """
 
 from __future__ import annotations
