@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from geo.coords import great_circle_m
 from service.ingest.contract import TripIn
@@ -88,9 +89,9 @@ def _missing(trip: TripIn) -> list[str]:
     return [] if trip.line_id is not None else ["missing_line"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Span:
-    """Where and when one of the rider's trips started and ended (for the checks between trips)."""
+class Span(NamedTuple):
+    """Where and when one of the rider's trips started and ended (for the checks between trips);
+    a named tuple, as a batch builds one for each of its riders' neighbouring trips."""
 
     started_at: dt.datetime
     ended_at: dt.datetime

@@ -59,8 +59,9 @@ class Balances(NamedTuple):
     held: int
 
 
-@dataclasses.dataclass(frozen=True)
-class CreditOutcome:
+class CreditOutcome(NamedTuple):
+    """What one credit request came to (a named tuple, as each credited trip makes one)."""
+
     transaction_id: str
     points: int
     requested: int
@@ -76,8 +77,10 @@ class Discrepancy:
     summed: int
 
 
-@dataclasses.dataclass(frozen=True)
-class CreditRequest:
+class CreditRequest(NamedTuple):
+    """Points to credit to one account, once per (purpose, ref); a named tuple, as each trip
+    makes one."""
+
     account_id: str
     purpose: str
     ref: str

@@ -7,8 +7,8 @@ reversal) and ``held`` (reserved by a redemption in progress). System accounts u
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
+from typing import NamedTuple
 
 ISSUANCE = "sys:issuance"
 REDEMPTIONS = "sys:redemptions"
@@ -17,8 +17,10 @@ PENALTIES = "sys:penalties"
 SYSTEM_ACCOUNTS = (ISSUANCE, REDEMPTIONS, DONATIONS, PENALTIES)
 
 
-@dataclasses.dataclass(frozen=True)
-class Posting:
+class Posting(NamedTuple):
+    """One side of a movement. A named tuple: every credit makes two, and a tuple is built in
+    half the time of a frozen dataclass."""
+
     account_id: str
     bucket: str
     amount: int
