@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from methodologies.cities import CityProfile
 from methodologies.distance import judge_distance
@@ -31,9 +31,10 @@ class NoQuantity(NotCreditable):
     """The trip's quantity cannot be established."""
 
 
-@dataclasses.dataclass(frozen=True)
-class TripFacts:
-    """What a methodology needs to know about a trip, and nothing else."""
+class TripFacts(NamedTuple):
+    """What a methodology needs to know about a trip, and nothing else. This and the other
+    per-trip values here are named tuples: built for every trip of a batch, in half the time
+    of frozen dataclasses."""
 
     mode: str
     local_date: dt.date
@@ -43,16 +44,14 @@ class TripFacts:
     exit_station: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Quantity:
+class Quantity(NamedTuple):
     value: Decimal
     unit: str  # "pkm" or "ride"
     basis: str  # "reported", "straight_line", "station_table", "per_ride"
     inputs: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     co2_g: int
     pollutants_mg: dict[str, int]
     methodology: Methodology

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import ROUND_FLOOR, Decimal
+from typing import NamedTuple
 
 from methodologies.model import NotCreditable
 
@@ -45,8 +46,9 @@ class DistanceRejected(NotCreditable):
     """The reported distance is outside the plausible band."""
 
 
-@dataclasses.dataclass(frozen=True)
-class DistanceJudgement:
+class DistanceJudgement(NamedTuple):
+    """A trip's distance as credited, and why (a named tuple: one per trip)."""
+
     distance_m: int
     basis: str  # "reported" or "straight_line"
     band_m: tuple[int, int] | None
