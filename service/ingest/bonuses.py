@@ -27,7 +27,7 @@ from service.ledger.policy import LedgerPolicy
 from service.persistence import direct
 from service.persistence.fleet_models import IncentiveMap
 from service.persistence.rider_models import Trip
-from service.usecases.rebalancing import IncentiveMapView, map_view, slot_of
+from service.usecases.rebalancing import IncentiveMapView, map_view, slot_of, slots_of
 
 BACK_AND_FORTH = dt.timedelta(hours=24)
 PURPOSE = "rebalancing"
@@ -69,7 +69,7 @@ def send_incentive_maps(
 ) -> Callable[[], dict[dt.datetime, IncentiveMapView]]:
     """The operator's incentive maps for the slots the trips started in, sent now (inside
     ``direct.pipelined``, with the statements around it) and read when called."""
-    slots = sorted({slot_of(t.start_time) for t in trips if t.mode in MODES})
+    slots = slots_of(t.start_time for t in trips if t.mode in MODES)
     if not slots:
         return dict
     sent = _MAPS_AT.send(session, operator_id=operator_id, slots=slots)
