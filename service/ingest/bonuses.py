@@ -101,7 +101,7 @@ def credit_bonuses(
     published = incentive_maps()
     if not published:  # most slots have no map: nothing to work out per trip
         return {}
-    slots = {slot_of(c.trip.start_time) for c in eligible}
+    slots = set(slots_of(c.trip.start_time for c in eligible))
     maps = {slot: view for slot, view in published.items() if slot in slots}
     if not maps:
         return {}

@@ -95,18 +95,22 @@ def recommend(
     }
 
 
+def _slot_start_s(moment: dt.datetime) -> float:
+    """The epoch second a moment's slot starts at: slots are floored in UTC, which has no
+    offset to apply, so epoch seconds floor the same way."""
+    return moment.timestamp() // SLOT_SECONDS * SLOT_SECONDS
+
+
 def slot_of(moment: dt.datetime) -> dt.datetime:
     """The start of the 15-minute slot ``moment`` falls in (UTC)."""
-    utc = moment.astimezone(dt.UTC)
-    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+    return dt.datetime.fromtimestamp(_slot_start_s(moment), dt.UTC)
 
 
 def slots_of(moments: Iterable[dt.datetime]) -> list[dt.datetime]:
-    """The distinct slots of many moments, in order. A batch's trips share few slots: each is
-    floored in epoch seconds (UTC has no offset to apply), and only the distinct ones become
-    datetimes, at a fifth of ``slot_of``'s cost a trip."""
-    starts = {moment.timestamp() // SLOT_SECONDS for moment in moments}
-    return [dt.datetime.fromtimestamp(start * SLOT_SECONDS, dt.UTC) for start in sorted(starts)]
+    """The distinct slots of many moments, in order. A batch's trips share few slots, so only
+    the distinct ones become datetimes, at a fifth of the cost of ``slot_of`` for each."""
+    starts = {_slot_start_s(moment) for moment in moments}
+    return [dt.datetime.fromtimestamp(start, dt.UTC) for start in sorted(starts)]
 
 
 def require_operator(db: Database, operator_id: str) -> None:

@@ -1,5 +1,6 @@
-"""Incentive-map slots: the batch path's ``slots_of`` gives exactly the slots ``slot_of``
-gives one moment at a time, whatever the moments' zones, and on the slots' edges."""
+"""Incentive-map slots: ``slot_of`` and the batch path's ``slots_of`` give the UTC quarter hour
+a moment falls in (the calendar rule, written out here), whatever the moments' zones, and on
+the slots' edges."""
 
 from __future__ import annotations
 
@@ -22,9 +23,15 @@ MOMENTS = st.builds(
 )
 
 
+def quarter_hour(moment: dt.datetime) -> dt.datetime:
+    utc = moment.astimezone(dt.UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
 @given(st.lists(MOMENTS, max_size=30))
 def test_the_distinct_slots_of_many_moments_are_those_of_each_in_order(moments):
-    assert slots_of(moments) == sorted({slot_of(m) for m in moments})
+    assert [slot_of(m) for m in moments] == [quarter_hour(m) for m in moments]
+    assert slots_of(moments) == sorted({quarter_hour(m) for m in moments})
 
 
 def test_a_slot_starts_on_its_quarter_hour_and_takes_in_the_microsecond_before_the_next():
