@@ -86,6 +86,8 @@ class LedgerEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Foreign keys on SQLite; on PostgreSQL the balance trigger checks both references once per
+    # INSERT statement instead (migration 0012, ``schema.CHECKED_BY_TRIGGER``).
     transaction_id: Mapped[str] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     bucket: Mapped[str] = mapped_column(String(10))

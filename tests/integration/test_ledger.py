@@ -308,11 +308,55 @@ def test_postgres_checks_the_balance_after_each_statement(postgres_url):
     db.dispose()
 
 
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ((("ghost", "acc_x", 7), ("ghost", postings.ISSUANCE, -7)), "transaction ghost"),
+        ((("real", "acc_ghost", 7), ("real", postings.ISSUANCE, -7)), "account acc_ghost"),
+    ],
+)
+def test_postgres_refuses_entries_naming_what_does_not_exist(postgres_url, entries, message):
+    """The entries' references are checked per statement (no foreign keys on PostgreSQL): a
+    balanced pair naming a missing transaction or account is refused as a foreign-key
+    violation, and the statement leaves nothing behind."""
+    db = Database.from_url(postgres_url)
+    with db.transaction() as session:
+        Ledger(session, POLICY).open_personal_account("acc_x", NOW)
+    with pytest.raises(DatabaseError, match=f"names {message}, which does not exist") as refused:
+        _write(db, _transaction("real"), _entries(*entries))
+    assert refused.value.orig.sqlstate == "23503"
+    with db.transaction() as session:
+        written = session.execute(
+            text("SELECT (SELECT count(*) FROM ledger_entries), "
+                 "(SELECT count(*) FROM ledger_transactions)")
+        ).one()  # fmt: skip
+    assert tuple(written) == (0, 0)
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["DELETE FROM accounts WHERE id = 'acc_x'", "UPDATE accounts SET id = 'acc_y'"],
+)
+def test_postgres_keeps_every_account_an_entry_may_name(postgres_url, statement):
+    """With no foreign keys on the entries, accounts can neither go nor change their id; their
+    balances still move."""
+    db = Database.from_url(postgres_url)
+    with db.transaction() as session:
+        Ledger(session, POLICY).open_personal_account("acc_x", NOW)
+    _credit(db, "acc_x", "t1", 230)
+    with pytest.raises(DatabaseError, match="never deleted or renumbered"):
+        _write(db, statement)
+    assert _balances(db, "acc_x").pending == 230
+    _books_balance(db)
+    db.dispose()
+
+
 def test_postgres_balance_check_reads_only_the_transactions_written(postgres_url):
-    """The check sums each transaction an INSERT touched through the entries' index. After
-    PL/pgSQL has settled on a plan for the trigger with large inserts, a two-entry insert on
-    the same connection must still read no other entry (a join once kept a plan that scanned
-    the whole table)."""
+    """The check sums each transaction an INSERT touched through the entries' index, and
+    finds it through its key. After PL/pgSQL has settled on a plan for the trigger with large
+    inserts, a two-entry insert on the same connection must still read no other entry and scan
+    no transaction (a join once kept a plan that scanned the whole table)."""
     db = Database.from_url(postgres_url)
     with db.transaction() as session:
         Ledger(session, POLICY).open_personal_account("acc_x", NOW)
@@ -321,19 +365,21 @@ def test_postgres_balance_check_reads_only_the_transactions_written(postgres_url
     engine = create_engine(postgres_url)
     with engine.connect() as connection:
 
-        def entries_read() -> tuple[int, int]:
-            """Entries read by sequential scans and fetched through indexes, so far."""
+        def entries_read() -> tuple[int, int, int]:
+            """Entries read by sequential scans and fetched through indexes, and transactions
+            read by sequential scans, so far."""
             connection.execute(text("SELECT pg_stat_force_next_flush()"))
             connection.commit()  # the flush happens between statements
             connection.execute(text("SELECT pg_stat_clear_snapshot()"))
             read = connection.execute(
                 text(
-                    "SELECT seq_tup_read, idx_tup_fetch FROM pg_stat_user_tables "
-                    "WHERE relname = 'ledger_entries'"
+                    "SELECT e.seq_tup_read, e.idx_tup_fetch, t.seq_tup_read "
+                    "FROM pg_stat_user_tables AS e, pg_stat_user_tables AS t "
+                    "WHERE e.relname = 'ledger_entries' AND t.relname = 'ledger_transactions'"
                 )
             ).one()
             connection.commit()
-            return read[0], read[1]
+            return read[0], read[1], read[2]
 
         for batch in range(8):
             ids = [f"big-{batch}-{n}" for n in range(200)]
@@ -342,10 +388,12 @@ def test_postgres_balance_check_reads_only_the_transactions_written(postgres_url
             pairs = [e for t in ids for e in ((t, "acc_x", 2), (t, source, -2))]
             connection.execute(text(_entries(*pairs)))
             connection.commit()
-        scanned, fetched = entries_read()
+        scanned, fetched, transactions_scanned = entries_read()
         connection.execute(text(_transaction("small")))
         connection.execute(text(_entries(("small", "acc_x", 2), ("small", source, -2))))
         connection.commit()
-        scanned_after, fetched_after = entries_read()
+        scanned_after, fetched_after, transactions_scanned_after = entries_read()
     engine.dispose()
     assert (scanned_after - scanned, fetched_after - fetched) == (0, 2)
+    # The reference check found its transaction through the key, not by reading 1,601 rows.
+    assert transactions_scanned_after == transactions_scanned
