@@ -87,6 +87,18 @@ class Outcome:
         )  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class _Writing:
+    """One attempt at writing a batch: its transaction, and where its answers go."""
+
+    session: Session
+    operator_id: str
+    now: dt.datetime
+    zones: ParkingJudge
+    results: dict[int, dict[str, Any]]
+    failures: list[ItemFailure]
+
+
 class _Envelope(msgspec.Struct):
     trips: list[msgspec.Raw]
 
@@ -221,36 +233,18 @@ class Ingestor:
         zones = self.zones.judge()
         if judge_first:
             # A big batch is judged before its write transaction, so locks are held briefly;
-            # under them only the trips stored meanwhile are looked for again.
+            # a trip stored meanwhile is found by its unique key when the trips go in.
             with self.db.reading() as session:
                 stored = store.stored_trips(session, (c.uid for c in candidates))
                 context = self._context(session, operator_id, candidates, now, zones)
             fresh = self._answer_stored(candidates, stored, results, failures)
             evaluate(fresh, context)
         with self.db.transaction() as session:
+            writing = _Writing(session, operator_id, now, zones, results, failures)
             if judge_first:
-                crediting = [(c.account_id, c) for c in fresh if not c.reasons and c.account_id]
+                fresh, inserted = self._settle_judged(writing, fresh)
             else:
-                # A few trips are judged inside it: fewer round trips, and the lock comes first.
-                context = self._context(session, operator_id, candidates, now, zones)
-                fresh = candidates
-                consents = context.consents
-                crediting = [(consents[c.trip.rider_ref].account_id, c) for c in fresh
-                             if c.trip.rider_ref in consents]  # fmt: skip
-            # The lock, then what is read under it, in one round trip: the database runs them
-            # in order, so the reads see everything committed before the locks were granted.
-            with direct.pipelined(session):
-                locked = Ledger(session, self.policy).send_lock(a for a, _ in crediting)  # type: ignore[misc]
-                stored_sent = store.send_stored_trips(session, (c.uid for c in fresh))
-                around = store.send_surroundings(session, self.policy, operator_id, crediting)  # type: ignore[arg-type]
-            locked()
-            fresh = self._answer_stored(fresh, stored_sent(), results, failures)
-            if not judge_first:
-                evaluate(fresh, context)
-            accepted = [c for c in fresh if not c.reasons and c.account_id]
-            store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                                  accepted, operator_id, now, around, zones.index)  # fmt: skip
-            inserted = self._insert([store.trip_row(c, operator_id, now) for c in fresh], session)
+                fresh, inserted = self._settle_few(writing, candidates)
         for candidate in fresh:
             answer = _result(candidate)
             if candidate.uid not in inserted:  # stored meanwhile by a request without locks
@@ -258,12 +252,79 @@ class Ingestor:
             results[candidate.index] = answer
         return results
 
-    def _insert(self, rows: list[dict[str, Any]], session: Session) -> set[str]:
-        """Store the new trips and journal those inserted for the roll-ups; returns their uids.
+    def _settle_judged(
+        self, writing: _Writing, fresh: list[Candidate]
+    ) -> tuple[list[Candidate], set[str]]:
+        """Write a judged batch: its trips first, then its credits under the riders' locks.
 
-        A few trips go in one round trip with their journal rows, which assume every trip
-        goes in: should one have been stored meanwhile, ``StoredMeanwhile`` undoes the lot
-        and the batch is judged again. Many go by COPY, and the journal follows what went in.
+        Concurrent batches share riders, so the stretch from the locks to the commit runs one
+        batch at a time. The trips' COPY, a batch's biggest write, goes in before the locks
+        (other transactions see none of it before the commit), each accepted trip as credited
+        in full; under the locks only the credits are written, and the few trips settled
+        otherwise are updated. A trip stored meanwhile by another request is not inserted
+        (the unique key waits for that request's commit): it is answered as stored."""
+        session, operator_id, now = writing.session, writing.operator_id, writing.now
+        provisional = {c.uid: store.provisional_row(c, self.policy, operator_id, now)
+                       for c in fresh}  # fmt: skip
+        inserted = store.insert_new(session, list(provisional.values()))
+        taken = [c for c in fresh if c.uid not in inserted]
+        if taken:
+            stored = store.stored_trips(session, (c.uid for c in taken))
+            if self._answer_stored(taken, stored, writing.results, writing.failures):
+                raise store.StoredMeanwhile(taken[0].uid)  # refused, yet not found: judge again
+            fresh = [c for c in fresh if c.uid in inserted]
+        crediting = [(c.account_id, c) for c in fresh if not c.reasons and c.account_id]
+        _, around = self._lock(session, operator_id, crediting, look_again=())  # type: ignore[arg-type]
+        store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
+                              [c for _, c in crediting], operator_id, now, around,
+                              writing.zones.index)  # fmt: skip
+        rows = store.settle_rows(session, fresh, provisional, operator_id, now)
+        planner.add_trips(session, rows, self.policy.zone)
+        return fresh, inserted
+
+    def _settle_few(
+        self, writing: _Writing, candidates: list[Candidate]
+    ) -> tuple[list[Candidate], set[str]]:
+        """Judge and write a few trips inside the transaction: fewer round trips, and the
+        riders' locks come first."""
+        session, operator_id, now = writing.session, writing.operator_id, writing.now
+        context = self._context(session, operator_id, candidates, now, writing.zones)
+        consents = context.consents
+        crediting = [(consents[c.trip.rider_ref].account_id, c) for c in candidates
+                     if c.trip.rider_ref in consents]  # fmt: skip
+        stored, around = self._lock(session, operator_id, crediting, look_again=candidates)
+        fresh = self._answer_stored(candidates, stored, writing.results, writing.failures)
+        evaluate(fresh, context)
+        accepted = [c for c in fresh if not c.reasons and c.account_id]
+        store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
+                              accepted, operator_id, now, around, writing.zones.index)  # fmt: skip
+        inserted = self._insert([store.trip_row(c, operator_id, now) for c in fresh], session)
+        return fresh, inserted
+
+    def _lock(
+        self,
+        session: Session,
+        operator_id: str,
+        crediting: list[tuple[str, Candidate]],
+        look_again: Sequence[Candidate],
+    ) -> tuple[dict[str, store.StoredTrip], store.Surroundings]:
+        """The riders' locks, then what is read under them (the trips ``look_again`` names
+        among the stored ones, and what settling needs), in one round trip: the database runs
+        them in order, so the reads see everything committed before the locks were granted."""
+        with direct.pipelined(session):
+            locked = Ledger(session, self.policy).send_lock(a for a, _ in crediting)
+            stored = store.send_stored_trips(session, (c.uid for c in look_again))
+            around = store.send_surroundings(session, self.policy, operator_id, crediting)
+        locked()
+        return stored(), around
+
+    def _insert(self, rows: list[dict[str, Any]], session: Session) -> set[str]:
+        """Store a few new trips (``_settle_few``) and journal those inserted for the
+        roll-ups; returns their uids.
+
+        On PostgreSQL they go in one round trip with their journal rows, which assume every
+        trip goes in: should one have been stored meanwhile, ``StoredMeanwhile`` undoes the
+        lot and the batch is judged again. Otherwise the journal follows what went in.
         """
         if len(rows) > bulk.FEW_ROWS or not direct.is_postgres(session):
             inserted = store.insert_new(session, rows)

@@ -3,9 +3,10 @@ transaction that settles it.
 
 Exactly-once: a trip's uid follows from (operator, trip_id), trips are inserted with ON
 CONFLICT DO NOTHING, and a credit's id follows from the trip's uid. Accepted trips are settled
-under their riders' account locks (taken in sorted order), and under those locks the stored
-trips are looked at again, so two requests carrying the same trip credit it once: the later
-one finds it stored and answers ``duplicate``.
+under their riders' account locks (taken in sorted order). Only the request that inserted a
+trip credits it: a few trips are looked for again under the locks before they go in, a batch's
+trips go in before the locks, and of two requests carrying the same trip the later one finds
+it stored (its insert waits for the first one's commit) and answers ``duplicate``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
@@ -176,7 +177,9 @@ def settle_accepted(
     for candidate, outcome in zip(passed, outcomes, strict=True):
         candidate.status = "credited"
         candidate.points = outcome.points
-        candidate.reasons = reasons_after_credit(candidate.reasons, candidate.withheld, outcome)
+        candidate.reasons = reasons_after_credit(
+            candidate.reasons, candidate.withheld, outcome.capped
+        )
         verdict = candidate.parking
         if verdict is not None and not verdict.allowed:
             offence = _OffenceTrip(candidate.uid, candidate.account_id, operator_id,
@@ -221,8 +224,8 @@ def send_surroundings(
     return Surroundings(
         send_neighbours(session, [account for account, _ in crediting], trips),
         send_incentive_maps(session, operator_id, trips),
-        # Only trips found new under these locks are credited, and a trip's credit goes in
-        # with it: none of their credits can have been written before.
+        # Only trips found new under these locks, or inserted by this transaction, are
+        # credited, and a trip's credit goes in with it: none can have been written before.
         Ledger(session, policy).send_credit_state(probes, unwritten=True),
     )
 
@@ -291,6 +294,53 @@ def trip_row(candidate: Candidate, operator_id: str, now: dt.datetime) -> dict[s
         "exit_station": trip.exit_station, "line_id": trip.line_id,
         "start_cell": candidate.start_cell, "end_cell": candidate.end_cell,
     }  # fmt: skip
+
+
+# What settling a trip under its rider's lock may change in its stored row.
+VERDICT_COLUMNS = ("status", "reasons", "points", "parking")
+_SET_VERDICT = (
+    update(TRIPS)
+    .where(TRIPS.c.uid == bindparam("b_uid"))
+    .values({name: bindparam(f"b_{name}") for name in VERDICT_COLUMNS})
+)
+
+
+def provisional_row(
+    candidate: Candidate, policy: LedgerPolicy, operator_id: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The trip's row as it goes in before its rider's lock is taken: an accepted trip as
+    credited in full, which it is unless settling it (``settle_accepted``: the checks against
+    the rider's other trips, the daily cap, a parking consequence) decides otherwise."""
+    row = trip_row(candidate, operator_id, now)
+    if not candidate.reasons and candidate.account_id:
+        withheld = candidate.withheld
+        row["status"] = "credited"
+        row["points"] = 0 if withheld else policy.points_for(candidate.co2_g)
+        row["reasons"] = reasons_after_credit(list(candidate.reasons), withheld, capped=False)
+    return row
+
+
+def settle_rows(
+    session: Session,
+    candidates: Sequence[Candidate],
+    provisional: dict[str, dict[str, Any]],
+    operator_id: str,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """The candidates' rows as settled: those whose verdict differs from their provisional
+    row are updated (a few at most: a rider's overlapping trip, a capped day, a bad
+    parking); returns every row as it now stands."""
+    rows, changed = [], []
+    for candidate in candidates:
+        row = provisional[candidate.uid]
+        settled = (candidate.status, candidate.points, candidate.reasons, candidate.consequence)
+        if settled != (row["status"], row["points"], row["reasons"], None):
+            row = trip_row(candidate, operator_id, now)
+            changed.append({f"b_{name}": row[name] for name in ("uid", *VERDICT_COLUMNS)})
+        rows.append(row)
+    if changed:
+        session.execute(_SET_VERDICT, changed)
+    return rows
 
 
 def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:

@@ -1,7 +1,7 @@
 """Ledger operations inside one database transaction (the caller's session).
 
-Every operation on a personal account first locks that account's row (``SELECT ... FOR UPDATE``
-on PostgreSQL, in sorted order when there are several; SQLite serialises writers with
+Every operation on a personal account first locks that account's row (``SELECT ... FOR NO KEY
+UPDATE`` on PostgreSQL, in sorted order when there are several; SQLite serialises writers with
 ``BEGIN IMMEDIATE``). Under that lock it checks, by the transaction's deterministic id, whether
 the work was already done, so retries and concurrent duplicates find it done, and the primary
 key on that id is the last word if anything slips through. Entries and the cached balances on
@@ -32,12 +32,15 @@ _ACCOUNTS = Account.__table__
 _DAILY = DailyCredit.__table__
 _TRANSACTIONS = LedgerTransaction.__table__
 _ENTRIES = LedgerEntry.__table__
+# FOR NO KEY UPDATE: writers of an account wait for each other, while rows that merely refer
+# to it (a trip's foreign key takes FOR KEY SHARE) go in meanwhile; a batch's trips go in
+# before it takes its riders' locks, and FOR UPDATE would make two such batches deadlock.
 _LOCK = direct.Statement(
     lambda dialect: (
         select(_ACCOUNTS.c.id)
         .where(direct.one_of_param(dialect, _ACCOUNTS.c.id, "ids"))
         .order_by(_ACCOUNTS.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
 )
 _DONE = direct.Statement(

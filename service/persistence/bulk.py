@@ -115,12 +115,17 @@ def insert_missing(
     if not is_postgres(session) or len(rows) <= FEW_ROWS or direct.pipelining(session):
         return direct.insert_new(session, table, ordered, key)
     with driver_cursor(session) as cursor:
+        # A savepoint by name: psycopg's ``transaction()`` on a connection that has not run
+        # a statement yet would open and commit a transaction of its own, apart from the
+        # session's (the first statement opens the session's).
+        cursor.execute("SAVEPOINT insert_missing")
         try:
-            with cursor.connection.transaction():
-                _copy(cursor, table.name, table, columns, ordered)
-            return {row[key] for row in ordered}
+            _copy(cursor, table.name, table, columns, ordered)
         except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT insert_missing")
             return _insert_staged(cursor, table, columns, ordered, key)
+        cursor.execute("RELEASE SAVEPOINT insert_missing")
+        return {row[key] for row in ordered}
 
 
 def _insert_staged(

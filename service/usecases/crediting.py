@@ -50,11 +50,9 @@ def trip_credit(
     )  # fmt: skip
 
 
-def reasons_after_credit(
-    reasons: list[str], withheld: str | None, outcome: CreditOutcome
-) -> list[str]:
+def reasons_after_credit(reasons: list[str], withheld: str | None, capped: bool) -> list[str]:
     """A credited trip's reasons: why its points were withheld or capped, if they were."""
-    added = [r for r in (withheld, CAP_REASON if outcome.capped else None) if r]
+    added = [r for r in (withheld, CAP_REASON if capped else None) if r]
     return [*reasons, *(r for r in added if r not in reasons)]
 
 
@@ -73,7 +71,7 @@ def credit_trip(
     outcome = ledger.credit_many([request], now)[0]
     trip.points = outcome.points
     trip.status = "credited"
-    trip.reasons = reasons_after_credit(list(trip.reasons or []), withheld, outcome)
+    trip.reasons = reasons_after_credit(list(trip.reasons or []), withheld, outcome.capped)
     if not outcome.duplicate:
         planner.add_trips(ledger.session, [planner.row_of(trip)], ledger.policy.zone)
     return outcome

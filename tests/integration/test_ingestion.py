@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import itertools
 import threading
 import uuid
 
 import pytest
 from sqlalchemy import func, select
 
+from service.app import create_app
 from service.auth.clients import create_client
 from service.ingest import store
+from service.ingest.batch import JUDGE_FIRST_ABOVE, Ingestor
+from service.ingest.coalesce import SMALL_REQUEST
 from service.ledger.ledger import Ledger
 from service.persistence import bulk
 from service.persistence.models import ApiClient
@@ -457,3 +461,168 @@ def test_metro_by_stations_and_bus_by_the_ride(svc, client, city):
     receipt = client.get(f"/v1/trips/{metro['trip_id']}", headers=headers).get_json()["receipt"]
     assert receipt["quantity"]["basis"] == "station_table"
     assert _pending(svc, account_id) == 268 + 422
+
+
+def test_a_judged_batch_stores_what_its_riders_locks_decided(svc, client, city):
+    """A big batch's trips go in before its riders' locks, as credited in full; what is only
+    decided under the locks (an overlap within the batch or with another operator's trip, the
+    daily cap, a bad parking's consequence) is what is answered, stored, credited and rolled
+    up."""
+    operator_id, headers = _operator(svc)
+    other_id, other = _operator(svc)
+    capped_ref, capped_account = _linked_rider(svc, operator_id)
+    both_ref, both_account = _linked_rider(svc, operator_id)
+    consents.grant(svc.db, account_user(svc, both_account), other_id, rider_ref="both-at-other",
+                   scenarios=["bike"])  # fmt: skip
+    parked_ref, parked_account = _linked_rider(svc, operator_id)
+    zone = svc.policy.zone
+    yesterday = NOW.astimezone(zone).date() - dt.timedelta(days=1)
+    first_end = dt.datetime.combine(yesterday, dt.time(6, 0), tzinfo=zone)
+    # 22 trips of 230 points in one local day go over the 5,000-point cap.
+    day = [_trip(capped_ref, ended=first_end + dt.timedelta(minutes=30 * k)) for k in range(24)]
+    overlapping = _trip(capped_ref, ended=first_end + dt.timedelta(minutes=5))
+    elsewhere = first_end - dt.timedelta(days=2)
+    [earlier] = _post(client, other, [_trip("both-at-other", ended=elsewhere)])["results"]
+    assert earlier["status"] == "credited"
+    over_other = _trip(both_ref, ended=elsewhere + dt.timedelta(minutes=4))
+    plaza = _trip(parked_ref, end=IN_PLAZA, distance_m=1800, ended=elsewhere)
+    batch = [*day, overlapping, over_other, plaza]
+    assert len(batch) > JUDGE_FIRST_ABOVE
+
+    answers = {r["trip_id"]: r for r in _post(client, headers, batch)["results"]}
+
+    def verdict(trip):
+        answer = answers[trip["trip_id"]]
+        return answer["status"], answer["points"], answer["reasons"]
+
+    assert [verdict(t) for t in day] == [
+        *[("credited", 230, [])] * 21,
+        ("credited", 170, ["daily_cap_reached"]),
+        ("credited", 0, ["daily_cap_reached"]),
+        ("credited", 0, ["daily_cap_reached"]),
+    ]
+    assert verdict(overlapping) == ("rejected", 0, ["overlapping_trip"])
+    assert verdict(over_other) == ("rejected", 0, ["overlapping_trip"])
+    assert verdict(plaza) == ("credited", 0, ["no_parking_zone"])
+    for trip in batch:
+        seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
+        assert (seen["status"], seen["points"], seen["reasons"]) == verdict(trip), trip
+    stored_plaza = client.get(f"/v1/trips/{plaza['trip_id']}", headers=headers).get_json()
+    assert stored_plaza["parking"]["consequence"]["kind"] == "reminder"
+    assert _pending(svc, capped_account) == 5000
+    assert _pending(svc, both_account) == 230
+    assert _pending(svc, parked_account) == 0
+    listed = client.get("/v1/trips?status=rejected", headers=headers).get_json()["trips"]
+    assert {t["trip_id"] for t in listed} == {overlapping["trip_id"], over_other["trip_id"]}
+    journal.fold_now(svc.db)
+    with svc.db.reading() as session:  # 24 + the plaza trip, and the other operator's
+        assert session.scalar(select(func.sum(PlannerCell.starts))) == 26
+    assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
+
+
+def test_a_judged_batch_that_fails_leaves_none_of_its_trips(svc, client, city, monkeypatch):
+    """The trips go in first, in the batch's one transaction: when settling the credits fails,
+    none of the trips is left behind (taken, yet never credited)."""
+    operator_id, headers = _operator(svc)
+    riders = [_linked_rider(svc, operator_id) for _ in range(5)]
+    trips = [_trip(riders[i % 5][0], ended=NOW - dt.timedelta(hours=2 * (1 + i // 5)))
+             for i in range(2 * bulk.FEW_ROWS)]  # fmt: skip
+
+    def settle_fails(*args, **kwargs):
+        raise RuntimeError("the credits could not be written")
+
+    monkeypatch.setattr(store, "settle_accepted", settle_fails)
+    failed = client.post("/v1/trips", headers=headers, json={"trips": trips})
+    assert failed.status_code == 500
+    monkeypatch.undo()
+    listed = client.get("/v1/trips?limit=5", headers=headers).get_json()["trips"]
+    assert listed == []
+    results = _post(client, headers, trips)["results"]
+    assert {r["status"] for r in results} == {"credited"}
+
+
+def test_trips_stored_while_a_judged_batch_was_judged_count_once(svc, client, city, monkeypatch):
+    """Another request stored some of a big batch's trips after the batch looked for them:
+    its insert finds them taken (by COPY, then row by row past the taken ones) and answers
+    them as stored; the rest are credited, nothing twice."""
+    operator_id, headers = _operator(svc)
+    riders = [_linked_rider(svc, operator_id) for _ in range(20)]
+    trips = [_trip(riders[i % 20][0], ended=NOW - dt.timedelta(hours=1 + i // 20))
+             for i in range(3 * bulk.FEW_ROWS // 2)]  # fmt: skip
+    assert len(trips) > max(JUDGE_FIRST_ABOVE, bulk.FEW_ROWS)
+    first = _post(client, headers, trips[::7])["results"]
+    assert {r["status"] for r in first} == {"credited"}
+    look_for_stored = store.stored_trips
+    looks = []
+
+    def nothing_stored_yet(session, uids):
+        looks.append(uids)
+        return {} if len(looks) == 1 else look_for_stored(session, uids)
+
+    monkeypatch.setattr(store, "stored_trips", nothing_stored_yet)
+    results = _post(client, headers, trips)["results"]
+    assert len(looks) == 2  # before judging, and once the taken ones were refused
+    taken = {t["trip_id"] for t in trips[::7]}
+    for trip, result in zip(trips, results, strict=True):
+        if trip["trip_id"] in taken:
+            assert (result["status"], result["original_status"], result["points"]) == (
+                "duplicate", "credited", 230)  # fmt: skip
+        else:
+            assert (result["status"], result["points"]) == ("credited", 230)
+    assert sum(_pending(svc, account) for _, account in riders) == len(trips) * 230
+    journal.fold_now(svc.db)
+    with svc.db.reading() as session:
+        assert session.scalar(select(func.sum(PlannerCell.starts))) == len(trips)
+    assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
+
+
+def test_concurrent_batches_sharing_riders_neither_deadlock_nor_retry(postgres_url, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    """Two big batches of the same riders put their trips in, then both ask for the riders'
+    locks: the trips' references to the accounts do not stand in the way, so one batch waits
+    for the other's commit, and neither is chosen as a deadlock victim and written again.
+    (PostgreSQL: SQLite runs one writer at a time.)"""
+    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
+                      "redis_url": None})  # fmt: skip
+    svc = app.extensions["greenpoints"]
+    _, admin = _admin(svc)
+    assert app.test_client().post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    operator_id, headers = _operator(svc)
+    riders = [_linked_rider(svc, operator_id) for _ in range(20)]
+    size = SMALL_REQUEST + 20  # each request its own batch, as no smaller one waits
+    batches = [[_trip(riders[i % 20][0], ended=NOW - dt.timedelta(hours=2 * (1 + i // 20 + k)))
+                for i in range(size)] for k in (0, size // 20)]  # fmt: skip
+    both_inserted = threading.Barrier(2, timeout=60)
+    locking, attempts = itertools.count(), itertools.count()
+    send_lock, ingest_once = Ledger.send_lock, Ingestor._ingest_once
+
+    def send_lock_together(self, account_ids):
+        if next(locking) < 2:
+            both_inserted.wait()
+        return send_lock(self, account_ids)
+
+    def counted(self, *args, **kwargs):
+        next(attempts)
+        return ingest_once(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "send_lock", send_lock_together)
+    monkeypatch.setattr(Ingestor, "_ingest_once", counted)
+    answers = []
+
+    def submit(batch):
+        answers.append(app.test_client().post("/v1/trips", headers=headers, json={"trips": batch}))
+
+    threads = [threading.Thread(target=submit, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    try:
+        assert [a.status_code for a in answers] == [200, 200]
+        assert [sum(r["status"] == "credited" for r in a.get_json()["results"])
+                for a in answers] == [size, size]  # fmt: skip
+        assert next(attempts) == 2  # one write of each batch
+        assert sum(_pending(svc, account) for _, account in riders) == 2 * size * 230
+        assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
+    finally:
+        svc.db.dispose()
