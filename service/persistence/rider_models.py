@@ -59,12 +59,13 @@ class Trip(Base):
         Index("uq_trips_operator_trip", "operator_id", "operator_trip_id", unique=True),
         Index("ix_trips_methodology", "methodology_id", "methodology_version", "ended_at"),
         Index("ix_trips_operator_parking", "operator_id", "parking_zone_id", "parking_category"),
-        Index("ix_trips_account_started", "account_id", "started_at"),
         # A rider's trips that ended after a moment: the checks between a rider's trips look
         # for those that end after a batch starts, and this reads only them, however long
         # the rider's history (by started_at, a lookup reads every earlier trip).
         Index("ix_trips_account_ended", "account_id", "ended_at"),
         Index("ix_trips_operator_status", "operator_id", "status", "created_at"),
+        # The operator's trip list, newest received first, a page at a time.
+        Index("ix_trips_operator_created", "operator_id", "created_at", "uid"),
         Index("ix_trips_operator_rider_ref", "operator_id", "rider_ref"),
         Index("ix_trips_operator_started", "operator_id", "started_at"),
         Index("ix_trips_operator_vehicle", "operator_id", "vehicle_id", "started_at"),

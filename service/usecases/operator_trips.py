@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 
 from service.errors import NotFound
 from service.persistence.database import Database
@@ -46,26 +46,40 @@ def get(db: Database, operator_id: str, trip_id: str) -> dict[str, Any]:
         return view(trip)
 
 
+def page_query(
+    operator_id: str, status: str | None, limit: int, after: tuple[dt.datetime, str] | None
+) -> Select[tuple[Trip]]:
+    """Up to ``limit`` of the operator's trips, newest received first, after the (received,
+    uid) of the last one seen: read in that order from ``ix_trips_operator_created`` (or,
+    with a status, ``ix_trips_operator_status``), so a page costs the same however many trips
+    the operator has."""
+    query = select(Trip).where(Trip.operator_id == operator_id)
+    if status:
+        query = query.where(Trip.status == status)
+    if after is not None:
+        received, uid = after
+        query = query.where(
+            or_(Trip.created_at < received, and_(Trip.created_at == received, Trip.uid < uid))
+        )
+    return query.order_by(Trip.created_at.desc(), Trip.uid.desc()).limit(limit)
+
+
 def page(
     db: Database, operator_id: str, *, status: str | None, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The operator's trips, newest received first; a cursor continues after the last seen."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(Trip).where(Trip.operator_id == operator_id)
-    if status:
-        query = query.where(Trip.status == status)
+    after = None
     if cursor:
         moment, _, uid = decode_text_cursor(cursor).partition("|")
         try:
-            after = dt.datetime.fromisoformat(moment)
+            received = dt.datetime.fromisoformat(moment)
         except ValueError:
-            after = None
-        if after is None or after.tzinfo is None or not uid:
+            received = None
+        if received is None or received.tzinfo is None or not uid:
             raise invalid_cursor()
-        query = query.where(
-            or_(Trip.created_at < after, and_(Trip.created_at == after, Trip.uid < uid))
-        )
-    query = query.order_by(Trip.created_at.desc(), Trip.uid.desc()).limit(limit + 1)
+        after = (received, uid)
+    query = page_query(operator_id, status, limit + 1, after)
     with db.reading() as session:
         trips = session.scalars(query).all()
         items = [view(t) for t in trips[:limit]]

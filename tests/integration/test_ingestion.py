@@ -22,11 +22,12 @@ from service.ingest.batch import JUDGE_FIRST_ABOVE, Ingestor
 from service.ingest.coalesce import SMALL_REQUEST
 from service.ledger.ledger import Ledger
 from service.persistence import bulk
+from service.persistence.database import create_database_engine
 from service.persistence.models import ApiClient
 from service.persistence.planner_models import PlannerCell
 from service.persistence.rider_models import Rider
 from service.planner import journal
-from service.usecases import consents, ledger_ops
+from service.usecases import consents, ledger_ops, operator_trips
 from tests.factories import open_rider
 from tests.geo_fixtures import CITY_ZONES, FAR_AWAY, IN_CORRAL, IN_PLAZA, STREET, feature, square
 
@@ -626,3 +627,31 @@ def test_concurrent_batches_sharing_riders_neither_deadlock_nor_retry(postgres_u
         assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
     finally:
         svc.db.dispose()
+
+
+def test_an_operators_trip_list_is_read_in_order_from_an_index(postgres_url):
+    """A page of the operator's trips, with or without a cursor, is read newest first from an
+    index: no plan sorts the operator's trips, so a page costs the same however many there
+    are. (PostgreSQL's plans; sorting is priced out so that only an index can give the order.)"""
+    engine = create_database_engine(postgres_url)
+    seen = (dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC), "trp_0123456789abcdef01234567")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SET enable_sort = off")
+            for after in (None, seen):
+                query = operator_trips.page_query("op_demo", None, 51, after)
+                compiled = query.compile(dialect=connection.dialect)
+                plan = connection.exec_driver_sql(
+                    f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params
+                ).scalar_one()
+                nodes = list(_plan_nodes(plan[0]["Plan"]))
+                assert not any("Sort" in node["Node Type"] for node in nodes), nodes
+                assert any(node.get("Index Name") == "ix_trips_operator_created" for node in nodes)
+    finally:
+        engine.dispose()
+
+
+def _plan_nodes(node):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
