@@ -50,9 +50,9 @@ def page_query(
     operator_id: str, status: str | None, limit: int, after: tuple[dt.datetime, str] | None
 ) -> Select[tuple[Trip]]:
     """Up to ``limit`` of the operator's trips, newest received first, after the (received,
-    uid) of the last one seen: read in that order from ``ix_trips_operator_created`` (or,
-    with a status, ``ix_trips_operator_status``), so a page costs the same however many trips
-    the operator has."""
+    uid) of the last one seen. Without a status they are read in that order from
+    ``ix_trips_operator_created``, so a page costs the same however many trips the operator
+    has."""
     query = select(Trip).where(Trip.operator_id == operator_id)
     if status:
         query = query.where(Trip.status == status)
