@@ -30,6 +30,7 @@ from service.api import (
     rebalancing,
     reports,
     trips,
+    unread_body,
     vehicles,
 )
 from service.api.problems import (
@@ -136,6 +137,7 @@ def create_app(
     for name, schema in {**trip_components(), **vehicle_components()}.items():
         api.spec.components.schema(name, component=schema)
     register_problem_handlers(app)
+    unread_body.install(app)
     parking_direct.install(app, app.extensions["greenpoints"])
     logging.getLogger("service").setLevel(logging.INFO)
     return app

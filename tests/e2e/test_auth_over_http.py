@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 from pathlib import Path
 
 import jwt
@@ -59,14 +61,53 @@ def test_wrong_secret_expired_and_tampered_tokens_are_refused(service):
     assert tampered.status_code == 401
     assert tampered.headers["Content-Type"] == "application/problem+json"
 
-    # A token signed with the service's own key, but expired an hour ago.
+    expired = _get(service, "/v1/clients", _expired(service, token))
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["detail"]
+
+
+def _expired(service, token):
+    """``token`` signed again with the service's own key, but expired an hour ago."""
     key = (Path(service.env["GREENPOINTS_VAR_DIR"]) / "token-signing.key").read_text().strip()
     claims = jwt.decode(token, options={"verify_signature": False})
     past = int((dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).timestamp())
     claims.update({"iat": past - 900, "exp": past})
-    expired = _get(service, "/v1/clients", jwt.encode(claims, key, algorithm="HS256"))
-    assert expired.status_code == 401
-    assert "expired" in expired.json()["detail"]
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def test_batch_refused_before_its_body_is_read_keeps_the_connection(service):
+    """A batch of about half a megabyte sent with an expired token is answered 401, and the
+    client's kept-alive connection still serves its next requests. The server used to drop
+    the connection after such an answer, so the next POST on it found it closed."""
+    operator = cli_fields(service.cli("clients", "create", "--kind", "operator", "--name", "Bikes"))
+    token = _token(service, operator["client_id"], operator["client_secret"]).json()
+    headers = {"Authorization": f"Bearer {_expired(service, token['access_token'])}",
+               "Content-Type": "application/json"}  # fmt: skip
+    trip = {"trip_id": "t", "mode": "bike", "rider_ref": "r", "distance_m": 2350,
+            "start_time": "2026-12-01T08:00:00Z", "end_time": "2026-12-01T08:12:00Z",
+            "route": [[121.48, 31.24]] * 20}  # fmt: skip
+    body = json.dumps({"trips": [{**trip, "trip_id": f"t-{i}"} for i in range(1000)]}).encode()
+    assert len(body) > 256 * 1024
+
+    connection = http.client.HTTPConnection(service.url("").split("//")[1], timeout=TIMEOUT)
+    sockets = []
+    try:
+        for _ in range(3):
+            connection.request("POST", "/v1/trips", body=body, headers=headers)
+            sockets.append(connection.sock)
+            answer = connection.getresponse()
+            problem = json.loads(answer.read())
+            assert answer.status == 401
+            assert answer.getheader("Content-Type") == "application/problem+json"
+            assert "expired" in problem["detail"]
+        connection.request("GET", "/health")
+        sockets.append(connection.sock)
+        health = connection.getresponse()
+        health.read()
+        assert health.status == 200
+        assert all(sock is sockets[0] for sock in sockets)  # one connection all along
+    finally:
+        connection.close()
 
 
 def test_cli_mints_one_rider_token_per_line(service):
