@@ -11,6 +11,7 @@ from service.auth.tokens import TokenService, load_jwks
 from service.geofence.catalog import ZoneCatalog
 from service.ingest.batch import Ingestor
 from service.ingest.coalesce import Coalescer
+from service.ingest.gate import WriteGate
 from service.ingest.plausibility import PlausibilityRules
 from service.kv.ratelimit import RateLimiter
 from service.kv.store import KeyValueStore, create_store
@@ -40,8 +41,11 @@ class Services:
     fulfil: Fulfiller = issue_locally
     # Trip requests go through this, so that small ones arriving together share a batch.
     intake: Coalescer = dataclasses.field(init=False)
+    # Big batches a process writes at once (``service.ingest.gate``).
+    batch_writes: WriteGate = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
+        self.batch_writes = WriteGate(self.settings.ingest_batch_writers)
         self.intake = Coalescer(
             lambda operator, items, now: self.ingestor().ingest_indexed(operator, items, now)
         )
@@ -50,7 +54,8 @@ class Services:
         settings = self.settings
         rules = PlausibilityRules(max_age_days=settings.trip_max_age_days)
         return Ingestor(self.db, self.policy, self.methodologies, self.zones, self.parking_rules,
-                        rules, settings.trip_cell_resolution, self.folding)  # fmt: skip
+                        rules, settings.trip_cell_resolution, self.folding,
+                        self.batch_writes)  # fmt: skip
 
     def trip_end_judge(self) -> TripEndJudge:
         return trip_end_judge(self.zones, self.policy, self.parking_rules)

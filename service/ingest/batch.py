@@ -4,6 +4,7 @@ the batch's writes are one database transaction, retried whole on a lost race.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -30,6 +31,7 @@ from service.ingest.contract import (
     from_mds,
 )
 from service.ingest.evaluate import BatchContext, Candidate, evaluate, trip_uid
+from service.ingest.gate import WriteGate
 from service.ingest.plausibility import PlausibilityRules
 from service.ledger.ledger import Ledger
 from service.ledger.policy import LedgerPolicy
@@ -159,6 +161,7 @@ class Ingestor:
     rules: PlausibilityRules
     cell_resolution: int
     folding: Folding
+    batch_writes: WriteGate
 
     def ingest(
         self,
@@ -239,7 +242,9 @@ class Ingestor:
                 context = self._context(session, operator_id, candidates, now, zones)
             fresh = self._answer_stored(candidates, stored, results, failures)
             evaluate(fresh, context)
-        with self.db.transaction() as session:
+        # Big batches are written in turn within the process; a few trips go straight in.
+        turn = self.batch_writes.held() if judge_first else contextlib.nullcontext()
+        with turn, self.db.transaction() as session:
             writing = _Writing(session, operator_id, now, zones, results, failures)
             if judge_first:
                 fresh, inserted = self._settle_judged(writing, fresh)

@@ -10,6 +10,7 @@ import collections
 import datetime as dt
 import itertools
 import threading
+import time
 import uuid
 
 import pytest
@@ -582,9 +583,9 @@ def test_concurrent_batches_sharing_riders_neither_deadlock_nor_retry(postgres_u
     """Two big batches of the same riders put their trips in, then both ask for the riders'
     locks: the trips' references to the accounts do not stand in the way, so one batch waits
     for the other's commit, and neither is chosen as a deadlock victim and written again.
-    (PostgreSQL: SQLite runs one writer at a time.)"""
+    (PostgreSQL: SQLite runs one writer at a time. Two batch writers, as two processes have.)"""
     app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
-                      "redis_url": None})  # fmt: skip
+                      "redis_url": None, "ingest_batch_writers": 2})  # fmt: skip
     svc = app.extensions["greenpoints"]
     _, admin = _admin(svc)
     assert app.test_client().post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
@@ -627,6 +628,44 @@ def test_concurrent_batches_sharing_riders_neither_deadlock_nor_retry(postgres_u
         assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
     finally:
         svc.db.dispose()
+
+
+def test_big_batches_sent_at_once_to_one_process_are_written_in_turn(svc, app, city,
+                                                                    monkeypatch):  # fmt: skip
+    """Two big batches of different riders arrive together: both are judged, but the second
+    one's write transaction begins only once the first one's has ended (one batch writer a
+    process by default), and each is credited in full."""
+    operator_id, headers = _operator(svc)
+    riders = [_linked_rider(svc, operator_id)[0] for _ in range(40)]
+    size = SMALL_REQUEST + 20  # each request its own batch
+    batches = [[_trip(riders[20 * k + i % 20], ended=NOW - dt.timedelta(hours=2 * (1 + i // 20)))
+                for i in range(size)] for k in (0, 1)]  # fmt: skip
+    spans, settle = [], Ingestor._settle_judged
+
+    def slow_settle(self, writing, fresh):
+        began = time.monotonic()
+        time.sleep(0.3)  # long enough for the other batch to reach its write meanwhile
+        try:
+            return settle(self, writing, fresh)
+        finally:
+            spans.append((began, time.monotonic()))
+
+    monkeypatch.setattr(Ingestor, "_settle_judged", slow_settle)
+    answers = []
+
+    def submit(batch):
+        answers.append(app.test_client().post("/v1/trips", headers=headers, json={"trips": batch}))
+
+    threads = [threading.Thread(target=submit, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [sum(r["status"] == "credited" for r in a.get_json()["results"])
+            for a in answers] == [size, size]  # fmt: skip
+    (_, first_ended), (second_began, _) = sorted(spans)
+    assert first_ended <= second_began
 
 
 def test_an_operators_trip_list_is_read_in_order_from_an_index(postgres_url):
