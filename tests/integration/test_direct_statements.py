@@ -97,7 +97,7 @@ def test_timestamps_read_back_as_the_same_instants_whichever_path_wrote_them(dat
         bulk.insert_rows(session, TRANSACTIONS, many)
     with db.reading() as session:
         read = dict(session.execute(
-            select(TRANSACTIONS.c.id, TRANSACTIONS.c.created_at)).tuples().all())  # fmt: skip
+            select(TRANSACTIONS.c.id, TRANSACTIONS.c.created_at)).all())  # fmt: skip
         matures = set(session.execute(select(TRANSACTIONS.c.matures_at)).scalars().all())
     db.dispose()
     assert read == {row["id"]: row["created_at"] for row in few + many}
