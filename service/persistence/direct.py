@@ -151,6 +151,7 @@ class Statement:
         self._built: dict[str, Executable] = {}
         self._compiled: _Compiled | None = None
         self._results: _Results | None = None
+        self._names: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def rows(self, session: Session, **params: Any) -> list[tuple[Any, ...]]:
@@ -187,11 +188,14 @@ class Statement:
 
     def _fetched(self, session: Session, cursor: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
         rows = cursor.fetchall()  # first: in a pipeline, this waits for the result
-        description = cursor.description or ()
         if self._results is None:
+            # The statement's columns never change: psycopg builds two objects per column
+            # each time ``description`` is read, so it is read once.
+            description = cursor.description or ()
             dialect = session.get_bind().dialect
+            self._names = tuple(c.name for c in description)
             self._results = _Results.of(self._for(session), dialect, description)
-        return [c.name for c in description], self._results.apply(rows)
+        return list(self._names), self._results.apply(rows)
 
     def scalars(self, session: Session, **params: Any) -> list[Any]:
         """The first column of every row."""
