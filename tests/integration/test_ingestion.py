@@ -578,6 +578,21 @@ def test_trips_stored_while_a_judged_batch_was_judged_count_once(svc, client, ci
     assert ledger_ops.verify(svc.db, svc.policy) == ([], [])
 
 
+def _post_together(app, headers, batches):
+    """Each batch in a request of its own, all sent at once; the answers as they came."""
+    answers = []
+
+    def submit(batch):
+        answers.append(app.test_client().post("/v1/trips", headers=headers, json={"trips": batch}))
+
+    threads = [threading.Thread(target=submit, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers
+
+
 def test_concurrent_batches_sharing_riders_neither_deadlock_nor_retry(postgres_url, tmp_path,
                                                                        monkeypatch):  # fmt: skip
     """Two big batches of the same riders put their trips in, then both ask for the riders'
@@ -609,16 +624,7 @@ def test_concurrent_batches_sharing_riders_neither_deadlock_nor_retry(postgres_u
 
     monkeypatch.setattr(Ledger, "send_lock", send_lock_together)
     monkeypatch.setattr(Ingestor, "_ingest_once", counted)
-    answers = []
-
-    def submit(batch):
-        answers.append(app.test_client().post("/v1/trips", headers=headers, json={"trips": batch}))
-
-    threads = [threading.Thread(target=submit, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = _post_together(app, headers, batches)
     try:
         assert [a.status_code for a in answers] == [200, 200]
         assert [sum(r["status"] == "credited" for r in a.get_json()["results"])
@@ -651,16 +657,7 @@ def test_big_batches_sent_at_once_to_one_process_are_written_in_turn(svc, app, c
             spans.append((began, time.monotonic()))
 
     monkeypatch.setattr(Ingestor, "_settle_judged", slow_settle)
-    answers = []
-
-    def submit(batch):
-        answers.append(app.test_client().post("/v1/trips", headers=headers, json={"trips": batch}))
-
-    threads = [threading.Thread(target=submit, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = _post_together(app, headers, batches)
     assert [a.status_code for a in answers] == [200, 200]
     assert [sum(r["status"] == "credited" for r in a.get_json()["results"])
             for a in answers] == [size, size]  # fmt: skip
