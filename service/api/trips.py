@@ -111,6 +111,8 @@ def _batch_doc(component: str) -> dict[str, Any]:
             "422": problem_response("the body is not {\"trips\": [...]}, or the "
                                     f"{replay.HEADER} was used before with another body"),
             "429": problem_response("over the operator's request rate; see Retry-After"),
+            "503": problem_response("the database is unavailable, or the batches before this "
+                                    "one kept it waiting 30 s; retry after Retry-After"),
         },
     }  # fmt: skip
 
