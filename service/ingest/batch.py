@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -398,12 +397,8 @@ class Ingestor:
             return 0
         with self.db.transaction() as session:
             Ledger(session, self.policy).lock([consent.account_id])
-            rows = session.scalars(
-                select(Trip)
-                .where(Trip.operator_id == operator_id, Trip.rider_ref == rider_ref,
-                       Trip.status == "rejected", Trip.created_at >= now - grace)
-                .order_by(Trip.started_at)
-            ).all()  # fmt: skip
+            rejected = store.rejected_of_rider(operator_id, rider_ref, now - grace)
+            rows = session.scalars(rejected).all()
             waiting = [row for row in rows if list(row.reasons or []) == ["no_consent"]]
             candidates = []
             for row in waiting:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from geo.index import ZoneIndex
@@ -30,8 +30,8 @@ from service.ingest.plausibility import PlausibilityRules, Span, check_against
 from service.ledger.ledger import CreditRequest, CreditState, Ledger
 from service.ledger.policy import LedgerPolicy
 from service.persistence import bulk, direct
+from service.persistence.rider_models import TRIP_REJECTED, Trip
 from service.persistence.rider_models import Consent as ConsentRow
-from service.persistence.rider_models import Trip
 from service.usecases.crediting import TRIP_PURPOSE, reasons_after_credit, trip_credit
 from service.usecases.parking import ParkingRules, record_offence
 from service.usecases.rebalancing import IncentiveMapView
@@ -135,6 +135,17 @@ def consents_and_licence(
     ends = [(p.lng, p.lat) for trip in trips for p in (trip.start, trip.end) if p is not None]
     found = licence(ends)
     return consents(), None if found is None else Licence(found[0], frozenset(found[1]))
+
+
+def rejected_of_rider(operator_id: str, rider_ref: str, since: dt.datetime) -> Select[tuple[Trip]]:
+    """The operator's trips of this rider rejected and received since ``since``, by start time
+    (a consent arrived: those rejected for want of it may be credited now)."""
+    return (
+        select(Trip)
+        .where(Trip.operator_id == operator_id, Trip.rider_ref == rider_ref, TRIP_REJECTED,
+               Trip.created_at >= since)
+        .order_by(Trip.started_at)
+    )  # fmt: skip
 
 
 def settle_accepted(

@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql
 
 from service.app import create_app
 from service.auth.clients import create_client
@@ -683,6 +684,44 @@ def test_an_operators_trip_list_is_read_in_order_from_an_index(postgres_url):
                 nodes = list(_plan_nodes(plan[0]["Plan"]))
                 assert not any("Sort" in node["Node Type"] for node in nodes), nodes
                 assert any(node.get("Index Name") == "ix_trips_operator_created" for node in nodes)
+    finally:
+        engine.dispose()
+
+
+def test_the_trips_waiting_for_a_consent_are_read_from_the_rejected_trips_index(postgres_url):
+    """When a consent arrives, the rider's rejected trips are found in the index that holds
+    rejected trips only, however many trips the operator has credited; also in the generic plan
+    of a prepared statement (psycopg prepares a statement run often), since the query states
+    the status literally."""
+    engine = create_database_engine(postgres_url)
+    dialect = postgresql.dialect(paramstyle="numeric_dollar")
+    query = store.rejected_of_rider("op_demo", "rider-7", NOW - dt.timedelta(days=7))
+    compiled = query.compile(dialect=dialect)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO trips (uid, operator_id, operator_trip_id, rider_ref, mode, "
+                "started_at, ended_at, status, reasons, co2_g, points, pollutants_mg, created_at) "
+                "SELECT 'trp_' || i, 'op_demo', 't-' || i, 'rider-' || mod(i, 50), 'bike', "
+                "now() - i * interval '1 min', now(), "
+                "CASE WHEN mod(i, 500) = 7 THEN 'rejected' ELSE 'credited' END, "
+                "'[]', 0, 0, '{}', now() "
+                "FROM generate_series(1, 5000) AS i"
+            )
+            connection.exec_driver_sql("ANALYZE trips")
+            connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            connection.exec_driver_sql(f"PREPARE waiting AS {compiled}")
+            arguments = ", ".join(f"'{compiled.params[name]}'" for name in compiled.positiontup)
+            plan = connection.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) EXECUTE waiting({arguments})"
+            ).scalar_one()
+            nodes = list(_plan_nodes(plan[0]["Plan"]))
+            assert any(node.get("Index Name") == "ix_trips_operator_rider_rejected"
+                       for node in nodes), nodes  # fmt: skip
+            found = connection.execute(query).all()
+            assert [row.operator_trip_id for row in found] == [
+                f"t-{i}" for i in (4507, 4007, 3507, 3007, 2507, 2007, 1507, 1007, 507, 7)
+            ]
     finally:
         engine.dispose()
 
