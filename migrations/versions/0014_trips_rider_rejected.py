@@ -2,10 +2,10 @@
 
 ``ix_trips_operator_rider_ref`` served one query: when a rider links their account, the
 operator's trips of that rider rejected for want of a consent are looked up to be credited.
-Every trip went into it all the same, though most are credited. Its place takes
+Every trip went into it all the same, though most are credited. It gives way to
 ``ix_trips_operator_rider_rejected`` on (operator_id, rider_ref, created_at) WHERE status =
 'rejected', which also bounds the look-back window. Inserting 20,000 trips cost 622-779 ms with
-it, against 770-908 ms with the old index (PostgreSQL 15, four alternating pairs).
+the new index, against 770-908 ms with the old one (PostgreSQL 15, four alternating pairs).
 
 On PostgreSQL both indexes change CONCURRENTLY, outside the migration's transaction, so a live
 trips table keeps taking inserts meanwhile.
