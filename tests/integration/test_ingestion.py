@@ -678,10 +678,7 @@ def test_an_operators_trip_list_is_read_in_order_from_an_index(postgres_url):
             for after in (None, seen):
                 query = operator_trips.page_query("op_demo", None, 51, after)
                 compiled = query.compile(dialect=connection.dialect)
-                plan = connection.exec_driver_sql(
-                    f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params
-                ).scalar_one()
-                nodes = list(_plan_nodes(plan[0]["Plan"]))
+                nodes = _plan_nodes(connection, str(compiled), compiled.params)
                 assert not any("Sort" in node["Node Type"] for node in nodes), nodes
                 assert any(node.get("Index Name") == "ix_trips_operator_created" for node in nodes)
     finally:
@@ -712,10 +709,7 @@ def test_the_trips_waiting_for_a_consent_are_read_from_the_rejected_trips_index(
             connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
             connection.exec_driver_sql(f"PREPARE waiting AS {compiled}")
             arguments = ", ".join(f"'{compiled.params[name]}'" for name in compiled.positiontup)
-            plan = connection.exec_driver_sql(
-                f"EXPLAIN (FORMAT JSON) EXECUTE waiting({arguments})"
-            ).scalar_one()
-            nodes = list(_plan_nodes(plan[0]["Plan"]))
+            nodes = _plan_nodes(connection, f"EXECUTE waiting({arguments})")
             assert any(node.get("Index Name") == "ix_trips_operator_rider_rejected"
                        for node in nodes), nodes  # fmt: skip
             found = connection.execute(query).all()
@@ -726,7 +720,13 @@ def test_the_trips_waiting_for_a_consent_are_read_from_the_rejected_trips_index(
         engine.dispose()
 
 
-def _plan_nodes(node):
+def _plan_nodes(connection, statement, params=None):
+    """Every node of PostgreSQL's plan for ``statement``, the root first."""
+    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", params).scalar_one()
+    return list(_with_children(plan[0]["Plan"]))
+
+
+def _with_children(node):
     yield node
     for child in node.get("Plans", []):
-        yield from _plan_nodes(child)
+        yield from _with_children(child)
