@@ -5,6 +5,8 @@ reading arguments, so that each view gets them without saying so.
 - A view that reads a JSON or form body is documented to answer 400 when the body cannot be
   read at all (not JSON, say), as webargs does before any field is looked at, and 413 when it
   is over ``MAX_REQUEST_BYTES``.
+- Every view is documented to answer 503 while the database is away (the problem handlers
+  answer so), except those marked ``docs.without_database``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from flask import Request
 from webargs.flaskparser import FlaskParser
 
 from service.api import text
-from service.api.docs import may_answer
+from service.api.docs import may_answer, may_answer_database_away
 
 BODY_LOCATIONS = ("json", "form", "json_or_form")
 
@@ -51,6 +53,10 @@ def _may_hold_nul(req: Request, location: str) -> bool:
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = TextParser()
+
+    def route(self, rule: str, **options: Any) -> Callable:
+        register = super().route(rule, **options)
+        return lambda view: register(may_answer_database_away(view))
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Callable:
         decorate = super().arguments(schema, location=location, **kwargs)

@@ -37,6 +37,25 @@ def may_answer(*statuses: int) -> Callable[[F], F]:
     return document(responses={status: HTTPStatus(status).name for status in statuses})
 
 
+def without_database(view: F) -> F:
+    """Mark a view that answers from memory alone: unlike every other operation
+    (``Blueprint.route``), it is not documented to answer 503 when the database is away."""
+    view._without_database = True  # type: ignore[attr-defined]
+    return view
+
+
+def may_answer_database_away(view: F) -> F:
+    """Document the 503 every operation that reads or writes the database answers while the
+    database is away, unless the view is marked ``without_database`` or documents its own 503."""
+    if getattr(view, "_without_database", False):
+        return view
+    responses = getattr(view, "_apidoc", {}).get("manual_doc", {}).get("responses", {})
+    if 503 in responses or "503" in responses:
+        return view
+    away = problem_response("the database is unavailable; retry after Retry-After")
+    return document(responses={503: away})(view)
+
+
 def problem_response(description: str) -> dict[str, Any]:
     """An error response with its own description, for ``document(responses=...)``."""
     return {

@@ -8,6 +8,7 @@ import marshmallow as ma
 
 from service.api.blueprint import Blueprint
 from service.api.context import services
+from service.api.docs import without_database
 
 blp = Blueprint("health", __name__, description="Service health")
 
@@ -21,6 +22,7 @@ class HealthSchema(ma.Schema):
 
 
 @blp.route("/health", methods=["GET"])
+@without_database
 @blp.response(200, HealthSchema)
 def health() -> dict[str, Any]:
     """``ok`` when every configured dependency answers, ``degraded`` otherwise.

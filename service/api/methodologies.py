@@ -10,7 +10,7 @@ from methodologies.model import Methodology
 from methodologies.model import decimal_text as _text
 from service.api.blueprint import Blueprint
 from service.api.context import services
-from service.api.docs import may_answer
+from service.api.docs import may_answer, without_database
 from service.errors import NotFound
 
 blp = Blueprint(
@@ -94,6 +94,7 @@ def _listing(methodology_id: str | None = None) -> dict[str, Any]:
 
 
 @blp.route("", methods=["GET"])
+@without_database
 @blp.response(200, MethodologyListSchema)
 def list_all() -> dict[str, Any]:
     """Every methodology version: factors, validity, status and published source."""
@@ -101,6 +102,7 @@ def list_all() -> dict[str, Any]:
 
 
 @blp.route("/<string:methodology_id>", methods=["GET"])
+@without_database
 @blp.response(200, MethodologyListSchema)
 @may_answer(404)
 def versions(methodology_id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from flask import request
 from service.api import text
 from service.api.blueprint import Blueprint
 from service.api.context import caller, services
-from service.api.docs import may_answer
+from service.api.docs import may_answer, without_database
 from service.api.guard import requires_scope
 from service.auth.clients import grant_client_token
 from service.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
@@ -129,6 +129,7 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @blp.route("/whoami", methods=["GET"])
+@without_database
 @requires_scope()
 @blp.response(200, WhoAmISchema)
 def whoami() -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Every endpoint against every kind of caller: only the intended ones get past the guard, and
 another caller's objects answer 404.
 
-The matrix is written out by hand, from what each endpoint is for; a route missing from it
-fails the test, so a new endpoint has to say who may call it.
+The matrix (``tests.route_callers``) is written out by hand, from what each endpoint is for; a
+route missing from it fails the test, so a new endpoint has to say who may call it.
 """
 
 from __future__ import annotations
@@ -15,72 +15,7 @@ import pytest
 
 from service.usecases import consents
 from tests.factories import client_headers, rider_headers
-
-ANYONE = {"none", "rider", "operator", "planner", "admin"}
-SIGNED_IN = ANYONE - {"none"}
-RIDER, OPERATOR, PLANNER, ADMIN = {"rider"}, {"operator"}, {"planner"}, {"admin"}
-
-INTENDED = {
-    ("/health", "GET"): ANYONE,
-    ("/planner", "GET"): ANYONE,
-    ("/planner/static/<path:name>", "GET"): ANYONE,
-    ("/static/<path:filename>", "GET"): ANYONE,
-    ("/v1/openapi.json", "GET"): ANYONE,
-    ("/v1/oauth/token", "POST"): ANYONE,
-    ("/v1/methodologies", "GET"): ANYONE,
-    ("/v1/methodologies/<string:methodology_id>", "GET"): ANYONE,
-    ("/v1/fences", "GET"): ANYONE,
-    ("/v1/fences/gbfs", "GET"): ANYONE,
-    ("/v1/whoami", "GET"): SIGNED_IN,
-    ("/v1/catalog", "GET"): SIGNED_IN,
-    ("/v1/admin/ledger/totals", "GET"): ADMIN,
-    ("/v1/admin/trips/<string:trip_uid>/reversal", "POST"): ADMIN,
-    ("/v1/aggregates/cells", "GET"): PLANNER,
-    ("/v1/aggregates/od", "GET"): PLANNER,
-    ("/v1/aggregates/summary", "GET"): PLANNER,
-    ("/v1/reports/reductions", "GET"): PLANNER | ADMIN,
-    ("/v1/reports/reductions/evidence", "GET"): PLANNER | ADMIN,
-    ("/v1/catalog/items", "POST"): ADMIN,
-    ("/v1/catalog/items/<string:item_id>", "PATCH"): ADMIN,
-    ("/v1/clients", "POST"): ADMIN,
-    ("/v1/clients", "GET"): ADMIN,
-    ("/v1/clients/<string:client_id>", "DELETE"): ADMIN,
-    ("/v1/fences", "POST"): ADMIN,
-    ("/v1/fences/<string:zone_id>", "DELETE"): ADMIN,
-    ("/v1/fences/import/gbfs", "POST"): ADMIN,
-    ("/v1/fences/import/mds", "POST"): ADMIN,
-    ("/v1/operators/<string:operator_id>/licence", "PUT"): ADMIN,
-    ("/v1/operators/<string:operator_id>/licence", "GET"): ADMIN | OPERATOR,
-    ("/v1/disputes", "GET"): OPERATOR | ADMIN,
-    ("/v1/disputes/<string:dispute_id>/resolution", "POST"): OPERATOR | ADMIN,
-    ("/v1/trips", "POST"): OPERATOR,
-    ("/v1/trips", "GET"): OPERATOR,
-    ("/v1/trips/<string:trip_id>", "GET"): OPERATOR,
-    ("/v1/mds/trips", "POST"): OPERATOR,
-    ("/v1/vehicles/status", "POST"): OPERATOR,
-    ("/v1/mds/vehicles/status", "POST"): OPERATOR,
-    ("/v1/parking/check", "GET"): OPERATOR,
-    ("/v1/parking/compliance", "GET"): OPERATOR,
-    ("/v1/rebalancing/recommendations", "GET"): OPERATOR,
-    ("/v1/rebalancing/moves", "POST"): OPERATOR,
-    ("/v1/rebalancing/moves", "GET"): OPERATOR,
-    ("/v1/rebalancing/moves/<string:move_id>/done", "POST"): OPERATOR,
-    ("/v1/rebalancing/incentives", "GET"): OPERATOR | RIDER,
-    ("/v1/me", "DELETE"): RIDER,
-    ("/v1/me/account", "POST"): RIDER,
-    ("/v1/me/account", "GET"): RIDER,
-    ("/v1/me/consents", "GET"): RIDER,
-    ("/v1/me/consents/<string:operator_id>", "PUT"): RIDER,
-    ("/v1/me/consents/<string:operator_id>", "DELETE"): RIDER,
-    ("/v1/me/disputes", "POST"): RIDER,
-    ("/v1/me/disputes", "GET"): RIDER,
-    ("/v1/me/entries", "GET"): RIDER,
-    ("/v1/me/export", "GET"): RIDER,
-    ("/v1/me/redemptions", "POST"): RIDER,
-    ("/v1/me/redemptions", "GET"): RIDER,
-    ("/v1/me/redemptions/<string:redemption_id>", "GET"): RIDER,
-    ("/v1/me/trips/<string:trip_uid>", "GET"): RIDER,
-}
+from tests.route_callers import INTENDED
 
 
 @pytest.fixture

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
+import re
 import time
 
 import pytest
 
 from service.app import create_app
+from tests.factories import CLIENT_SCOPES
+from tests.route_callers import INTENDED
 
 PROBLEM = "application/problem+json"
 
@@ -112,3 +116,40 @@ def test_the_document_gives_every_error_as_a_problem(client):
                 assert list(response["content"]) == [PROBLEM], (method, path, status)
                 checked += 1
     assert checked > 100
+
+
+def _openapi_path(rule: str) -> str:
+    """The document's path of a Flask rule: ``/v1/fences/<string:zone_id>`` -> ``{zone_id}``."""
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+
+
+def test_every_route_answers_a_documented_status_with_the_database_away(app_without_database):
+    """Each route, called by a caller it is meant for while PostgreSQL is away, answers a status
+    its operation in the served document lists (503 problem+json where it needed the database),
+    never a 500: clients built from the document meet nothing it does not name."""
+    svc = app_without_database.extensions["greenpoints"]
+    client = app_without_database.test_client()
+    document = client.get("/v1/openapi.json").get_json()
+    headers: dict[str, dict[str, str]] = {"none": {}}
+    for kind in ("operator", "planner", "admin"):
+        token = svc.tokens.issue_access_token(client_id=f"{kind}_away", kind=kind,
+                                              scopes=CLIENT_SCOPES[kind])  # fmt: skip
+        headers[kind] = {"Authorization": f"Bearer {token}"}
+    headers["rider"] = {"Authorization": f"Bearer {svc.tokens.mint_rider_token('u-away')}"}
+    answered: collections.Counter = collections.Counter()
+    for (rule, method), intended in sorted(INTENDED.items()):
+        caller = min(intended - {"none"} or intended)
+        path = re.sub(r"<[^>]+>", "x", rule)
+        answer = client.open(path, method=method, headers=headers[caller], json={})
+        status = answer.status_code
+        assert status < 500 or status == 503, (method, rule, status, answer.data[:300])
+        if status == 503:
+            _is_problem(answer, 503)
+            assert answer.headers["Retry-After"], (method, rule)
+        operation = document["paths"].get(_openapi_path(rule), {}).get(method.lower())
+        if operation is not None:
+            assert str(status) in operation["responses"], (method, rule, status)
+        answered[status] += 1
+    assert sum(answered.values()) == len(INTENDED)
+    # Most routes need the database before they can answer anything else.
+    assert answered[503] > len(INTENDED) // 2, answered
