@@ -2,13 +2,16 @@
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on, and every transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers queue for the lock instead of failing
-half-way with "database is locked". PostgreSQL gets a short connect timeout so an outage turns
-into a quick error rather than a hung request, and its pooled connections are checked with a
-query only when their socket says something happened (``liveness``).
+half-way with "database is locked"; within a process they queue on a lock of their own first.
+PostgreSQL gets a short connect timeout so an outage turns into a quick error rather than a
+hung request, and its pooled connections are checked with a query only when their socket says
+something happened (``liveness``).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.persistence.liveness import ping_psycopg_only_in_doubt
@@ -91,6 +95,10 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        # SQLite lets one transaction write at a time, and a thread that finds the database
+        # locked polls for it, sleeping up to 100 ms between tries. Within this process the
+        # writers queue here instead, and the next one starts as soon as the last commits.
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, *, connect_timeout_s: int = 3) -> Database:
@@ -103,8 +111,23 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on normal exit and rolls back on any exception."""
-        with self._sessions() as session, session.begin():
+        with self._writer_turn(), self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """On SQLite, this process's turn to write; waiting for it fails as waiting for the
+        database's own lock does, after ``SQLITE_BUSY_TIMEOUT_MS``."""
+        if self._writers is None:
+            yield
+            return
+        if not self._writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
+        try:
+            yield
+        finally:
+            self._writers.release()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
