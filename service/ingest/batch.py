@@ -390,15 +390,17 @@ class Ingestor:
         consent, if they arrived within ``grace``. Returns how many were credited."""
         now = now or dt.datetime.now(dt.UTC)
         zones = self.zones.judge()
+        rejected = store.rejected_of_rider(operator_id, rider_ref, now - grace)
         with self.db.reading() as session:
             consents = store.consents_for(session, operator_id, [rider_ref])
+            # Most consents find nothing waiting: they write nothing and lock no account.
+            anything_waiting = session.scalars(rejected.limit(1)).first() is not None
         consent = consents.get(rider_ref)
-        if consent is None:
+        if consent is None or not anything_waiting:
             return 0
         with self.db.transaction() as session:
             Ledger(session, self.policy).lock([consent.account_id])
-            rejected = store.rejected_of_rider(operator_id, rider_ref, now - grace)
-            rows = session.scalars(rejected).all()
+            rows = session.scalars(rejected).all()  # again, under the lock
             waiting = [row for row in rows if list(row.reasons or []) == ["no_consent"]]
             candidates = []
             for row in waiting:

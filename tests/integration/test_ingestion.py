@@ -25,6 +25,7 @@ from service.ingest.coalesce import SMALL_REQUEST
 from service.ledger.ledger import Ledger
 from service.persistence import bulk
 from service.persistence.database import create_database_engine
+from service.persistence.ledger_models import Account
 from service.persistence.models import ApiClient
 from service.persistence.planner_models import PlannerCell
 from service.persistence.rider_models import Rider
@@ -34,6 +35,7 @@ from tests.factories import open_rider
 from tests.geo_fixtures import CITY_ZONES, FAR_AWAY, IN_CORRAL, IN_PLAZA, STREET, feature, square
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+LOCK_HELD_S = 2.0  # how long a test holds riders' account locks, as a batch would
 SW_CORNER = (31.2105, 121.4505)  # inside the service area, near its south-west corner
 NE_CORNER = (31.2495, 121.4995)  # inside it, near the north-east corner (6.3 km away)
 SW_NORTH = (31.2200, 121.4505)  # 1 km north of SW_CORNER
@@ -279,6 +281,59 @@ def test_a_trip_waiting_for_consent_is_credited_when_it_arrives(svc, client, cit
     seen = client.get(f"/v1/trips/{trip['trip_id']}", headers=headers).get_json()
     assert (seen["status"], seen["points"], seen["reasons"]) == ("credited", 230, [])
     assert _pending(svc, account_id) == 230
+
+
+def test_a_consent_with_nothing_waiting_does_not_wait_for_the_riders_account(postgres_url,
+                                                                            tmp_path):  # fmt: skip
+    """A batch holds its riders' account locks while it credits them. A rider who links an
+    operator meanwhile, with no trip of theirs waiting for that consent, is answered at once;
+    one with a trip waiting is credited once the lock is free. (PostgreSQL: on SQLite the
+    consent's own write waits for any writer.)"""
+    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
+                      "redis_url": None})  # fmt: skip
+    svc = app.extensions["greenpoints"]
+    client = app.test_client()
+    _, admin = _admin(svc)
+    assert client.post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    operator_id, headers = _operator(svc)
+    idle_user, idle_account = open_rider(svc)
+    waiting_user, waiting_account = open_rider(svc)
+    [rejected] = _post(client, headers, [_trip("waits-for-consent")])["results"]
+    assert rejected["reasons"] == ["no_consent"]
+    engine = create_database_engine(postgres_url)
+    try:
+        with engine.connect() as holder:  # a batch crediting both riders, as it were
+            lock = select(Account.id).where(Account.id.in_([idle_account, waiting_account]))
+            lock = lock.with_for_update(key_share=True)  # as ``Ledger.lock`` takes them
+            assert len(holder.execute(lock).all()) == 2
+            answers: dict[str, tuple[float, dict]] = {}
+
+            def link(user_id: str, rider_ref: str) -> None:
+                rider = {"Authorization": f"Bearer {svc.tokens.mint_rider_token(user_id)}"}
+                started = time.monotonic()
+                answer = app.test_client().put(
+                    f"/v1/me/consents/{operator_id}", headers=rider,
+                    json={"rider_ref": rider_ref, "scenarios": ["bike"]})  # fmt: skip
+                answers[rider_ref] = (time.monotonic() - started, answer.get_json())
+
+            linking = [
+                threading.Thread(target=link, args=(idle_user, "nothing-waiting")),
+                threading.Thread(target=link, args=(waiting_user, "waits-for-consent")),
+            ]
+            for thread in linking:
+                thread.start()
+            time.sleep(LOCK_HELD_S)
+            holder.rollback()
+        for thread in linking:
+            thread.join(timeout=30)
+    finally:
+        engine.dispose()
+    took, answer = answers["nothing-waiting"]
+    assert took < LOCK_HELD_S / 2 and answer["credited_trips"] == 0, answers
+    took, answer = answers["waits-for-consent"]
+    assert took >= LOCK_HELD_S and answer["credited_trips"] == 1, answers
+    assert (_pending(svc, idle_account), _pending(svc, waiting_account)) == (0, 230)
+    svc.db.dispose()
 
 
 def test_mds_trips_are_ingested_the_same_way(svc, client, city):
