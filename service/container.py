@@ -55,7 +55,8 @@ class Services:
         rules = PlausibilityRules(max_age_days=settings.trip_max_age_days)
         return Ingestor(self.db, self.policy, self.methodologies, self.zones, self.parking_rules,
                         rules, settings.trip_cell_resolution, self.folding,
-                        self.batch_writes)  # fmt: skip
+                        self.batch_writes,
+                        dt.timedelta(days=settings.consent_grace_days))  # fmt: skip
 
     def trip_end_judge(self) -> TripEndJudge:
         return trip_end_judge(self.zones, self.policy, self.parking_rules)

@@ -6,7 +6,6 @@ in any path, so another rider's objects are simply not found.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import marshmallow as ma
@@ -176,8 +175,7 @@ def grant_consent(body: dict[str, Any], operator_id: str) -> dict[str, Any]:
     granted = consents.grant(
         svc.db, _me(), operator_id, rider_ref=body["rider_ref"], scenarios=body["scenarios"]
     )
-    grace = dt.timedelta(days=svc.settings.consent_grace_days)
-    credited = svc.ingestor().credit_after_consent(operator_id, body["rider_ref"], grace)
+    credited = svc.ingestor().credit_after_consent(operator_id, body["rider_ref"])
     return {**granted, "credited_trips": credited}
 
 

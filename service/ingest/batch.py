@@ -161,6 +161,8 @@ class Ingestor:
     cell_resolution: int
     folding: Folding
     batch_writes: WriteGate
+    # How old a trip rejected for want of a consent may be and still be credited when it comes.
+    consent_grace: dt.timedelta
 
     def ingest(
         self,
@@ -196,11 +198,35 @@ class Ingestor:
                 # Anything else (the database away) is not retried here.
                 if attempt == WRITE_ATTEMPTS - 1 or not _lost_race(exc):
                     raise
+        self._credit_consents_granted_meanwhile(operator_id, items, results, now)
         for index, first in echoes:
             if first in results:
                 results[index] = {**results[first], "status": "duplicate",
                                   "original_status": results[first]["status"]}  # fmt: skip
         return Outcome(results, failures)
+
+    def _credit_consents_granted_meanwhile(
+        self,
+        operator_id: str,
+        items: Sequence[TripIn | ItemFailure],
+        results: dict[int, dict[str, Any]],
+        now: dt.datetime,
+    ) -> None:
+        """Credit the trips this batch rejected for want of a consent that is there now.
+
+        A consent granted while the batch was judged looks for the trips waiting for it before
+        the batch has committed them, and finds none. Looking again once the batch is
+        committed closes that gap: whichever of the two commits last sees the other's work.
+        The answer keeps the batch's own verdict; the trip reads as credited from now on."""
+        waiting = {trip.rider_ref for index, result in results.items()
+                   if result["status"] == "rejected" and result["reasons"] == ["no_consent"]
+                   and isinstance(trip := items[index], TripIn)}  # fmt: skip
+        if not waiting:
+            return
+        with self.db.reading() as session:
+            granted = store.consents_for(session, operator_id, waiting)
+        for rider_ref in sorted(granted):
+            self.credit_after_consent(operator_id, rider_ref, now)
 
     def _distinct(
         self, operator_id: str, trips: list[tuple[int, TripIn]], failures: list[ItemFailure]
@@ -384,13 +410,15 @@ class Ingestor:
         return fresh
 
     def credit_after_consent(
-        self, operator_id: str, rider_ref: str, grace: dt.timedelta, now: dt.datetime | None = None
+        self, operator_id: str, rider_ref: str, now: dt.datetime | None = None
     ) -> int:
         """Credit the operator's trips of this rider that were rejected only for want of a
-        consent, if they arrived within ``grace``. Returns how many were credited."""
+        consent, if they arrived within ``consent_grace``. Returns how many were credited;
+        running it again credits nothing more (it reads the trips again under the account's
+        lock)."""
         now = now or dt.datetime.now(dt.UTC)
         zones = self.zones.judge()
-        rejected = store.rejected_of_rider(operator_id, rider_ref, now - grace)
+        rejected = store.rejected_of_rider(operator_id, rider_ref, now - self.consent_grace)
         with self.db.reading() as session:
             consents = store.consents_for(session, operator_id, [rider_ref])
             # Most consents find nothing waiting: they write nothing and lock no account.

@@ -12,9 +12,10 @@ import itertools
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
 
 from service.app import create_app
@@ -28,7 +29,7 @@ from service.persistence.database import create_database_engine
 from service.persistence.ledger_models import Account
 from service.persistence.models import ApiClient
 from service.persistence.planner_models import PlannerCell
-from service.persistence.rider_models import Rider
+from service.persistence.rider_models import Rider, Trip
 from service.planner import journal
 from service.usecases import consents, ledger_ops, operator_trips
 from tests.factories import open_rider
@@ -334,6 +335,68 @@ def test_a_consent_with_nothing_waiting_does_not_wait_for_the_riders_account(pos
     finally:
         engine.dispose()
         svc.db.dispose()
+
+
+@pytest.mark.parametrize("size", [1, JUDGE_FIRST_ABOVE + 1], ids=["few", "judged_first"])
+def test_a_consent_granted_while_a_batch_is_written_still_credits_its_trip(
+    postgres_url, tmp_path, size
+):
+    """The batch has read the rider's consents (none yet) when the rider links the operator;
+    the consent's look for waiting trips comes before the batch commits, and finds nothing.
+    The batch looks again once committed, and the trip is credited. (PostgreSQL: a lock on the
+    trips table holds the batch between the two; on SQLite every writer waits its turn.)"""
+    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
+                      "redis_url": None})  # fmt: skip
+    svc = app.extensions["greenpoints"]
+    client = app.test_client()
+    _, admin = _admin(svc)
+    assert client.post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    operator_id, headers = _operator(svc)
+    user_id, account_id = open_rider(svc)
+    batch = [_trip("links-meanwhile")] + [_trip(f"never-links-{i}") for i in range(size - 1)]
+    answers: dict[str, Any] = {}
+
+    def post() -> None:
+        answers["batch"] = app.test_client().post("/v1/trips", headers=headers,
+                                                  json={"trips": batch})  # fmt: skip
+
+    engine = create_database_engine(postgres_url)
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("LOCK TABLE trips IN SHARE MODE"))  # inserts wait for it
+            posting = threading.Thread(target=post)
+            posting.start()
+            _wait_until_waiting_for_a_lock_on(holder, "trips")
+            rider = {"Authorization": f"Bearer {svc.tokens.mint_rider_token(user_id)}"}
+            link = {"rider_ref": "links-meanwhile", "scenarios": ["bike"]}
+            granted = client.put(f"/v1/me/consents/{operator_id}", headers=rider, json=link)
+            assert granted.get_json()["credited_trips"] == 0  # the trip is not committed yet
+            holder.rollback()
+        posting.join(timeout=30)
+        assert answers["batch"].status_code == 200, answers["batch"].get_json()
+        first = answers["batch"].get_json()["results"][0]
+        assert (first["status"], first["reasons"]) == ("rejected", ["no_consent"])  # as judged
+        seen = client.get(f"/v1/trips/{batch[0]['trip_id']}", headers=headers).get_json()
+        assert (seen["status"], seen["points"], seen["reasons"]) == ("credited", 230, [])
+        assert _pending(svc, account_id) == 230
+        with svc.db.reading() as session:
+            statuses = collections.Counter(session.scalars(select(Trip.status)))
+        assert statuses == collections.Counter(credited=1, rejected=size - 1)  # never linked
+    finally:
+        engine.dispose()
+        svc.db.dispose()
+
+
+def _wait_until_waiting_for_a_lock_on(connection, table: str) -> None:
+    """Return once another session waits for a lock on ``table`` (for up to 10 s)."""
+    waiting = text("SELECT count(*) FROM pg_locks"
+                   " WHERE NOT granted AND relation = CAST(:t AS regclass)")  # fmt: skip
+    for _ in range(200):
+        with connection.engine.connect() as looking:
+            if looking.scalar(waiting, {"t": table}):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing waited for a lock on {table}")
 
 
 def test_mds_trips_are_ingested_the_same_way(svc, client, city):
