@@ -39,9 +39,20 @@ def ping_only_in_doubt(full_ping: Ping) -> Ping:
     """A pre-ping that asks the server only when the socket says something happened."""
 
     def ping(dbapi_connection: Any) -> bool:
-        if isinstance(dbapi_connection, psycopg.Connection) and nothing_arrived(dbapi_connection):
+        if not isinstance(dbapi_connection, psycopg.Connection):
+            return full_ping(dbapi_connection)
+        if nothing_arrived(dbapi_connection):
             return True
-        return full_ping(dbapi_connection)
+        try:
+            return full_ping(dbapi_connection)
+        except psycopg.ProgrammingError as exc:
+            # The dialect's ping turns autocommit on, runs its query and turns it off again.
+            # When the server has ended the connection, the query can fail before the end of
+            # the exchange is read, and turning autocommit off then fails too, hiding the
+            # disconnect behind an error the pool does not take for one.
+            if isinstance(exc.__context__, psycopg.OperationalError):
+                return False  # the pool replaces the connection
+            raise
 
     return ping
 
