@@ -16,9 +16,9 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import contextlib
-
 from alembic import op
+
+from migrations.online import index_changes
 
 revision = "0009_trips_account_ended"
 down_revision = "0008_planner_journal"
@@ -27,11 +27,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    concurrently = op.get_bind().dialect.name == "postgresql"
-    outside_transaction = (
-        op.get_context().autocommit_block() if concurrently else contextlib.nullcontext()
-    )
-    with outside_transaction:
+    with index_changes() as concurrently:
         op.create_index("ix_trips_account_ended", "trips", ["account_id", "ended_at"],
                         postgresql_concurrently=concurrently)  # fmt: skip
         op.drop_index("ix_trips_account_id", table_name="trips",

@@ -17,9 +17,9 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-import contextlib
-
 from alembic import op
+
+from migrations.online import index_changes
 
 revision = "0013_trips_operator_created"
 down_revision = "0012_ledger_references"
@@ -28,11 +28,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    concurrently = op.get_bind().dialect.name == "postgresql"
-    outside_transaction = (
-        op.get_context().autocommit_block() if concurrently else contextlib.nullcontext()
-    )
-    with outside_transaction:
+    with index_changes() as concurrently:
         op.create_index("ix_trips_operator_created", "trips",
                         ["operator_id", "created_at", "uid"],
                         postgresql_concurrently=concurrently)  # fmt: skip

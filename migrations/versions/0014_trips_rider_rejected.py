@@ -17,10 +17,10 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
-import contextlib
-
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.online import index_changes
 
 revision = "0014_trips_rider_rejected"
 down_revision = "0013_trips_operator_created"
@@ -31,11 +31,7 @@ REJECTED = sa.text("status = 'rejected'")
 
 
 def upgrade() -> None:
-    concurrently = op.get_bind().dialect.name == "postgresql"
-    outside_transaction = (
-        op.get_context().autocommit_block() if concurrently else contextlib.nullcontext()
-    )
-    with outside_transaction:
+    with index_changes() as concurrently:
         op.create_index("ix_trips_operator_rider_rejected", "trips",
                         ["operator_id", "rider_ref", "created_at"],
                         postgresql_where=REJECTED, sqlite_where=REJECTED,
