@@ -8,12 +8,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from geo.parking import ParkingJudge, ParkingVerdict
@@ -40,6 +41,8 @@ from service.persistence.rider_models import Trip
 from service.planner import store as planner
 from service.planner.journal import Folding
 from service.usecases.parking import ParkingRules
+
+log = logging.getLogger(__name__)
 
 WRITE_ATTEMPTS = 3
 # unique violation, serialization failure, deadlock detected
@@ -215,18 +218,24 @@ class Ingestor:
         """Credit the trips this batch rejected for want of a consent that is there now.
 
         A consent granted while the batch was judged looks for the trips waiting for it before
-        the batch has committed them, and finds none. Looking again once the batch is
-        committed closes that gap: whichever of the two commits last sees the other's work.
-        The answer keeps the batch's own verdict; the trip reads as credited from now on."""
+        the batch has committed them, and finds none. So the batch looks for the consents again
+        once committed: each side commits, then looks, so whichever looks last sees both.
+        The answer keeps the batch's own verdict; the trip reads as credited from now on.
+        Never raises: the batch is committed, and its answer is due."""
         waiting = {trip.rider_ref for index, result in results.items()
                    if result["status"] == "rejected" and result["reasons"] == ["no_consent"]
                    and isinstance(trip := items[index], TripIn)}  # fmt: skip
         if not waiting:
             return
-        with self.db.reading() as session:
-            granted = store.consents_for(session, operator_id, waiting)
-        for rider_ref in sorted(granted):
-            self.credit_after_consent(operator_id, rider_ref, now)
+        try:
+            with self.db.reading() as session:
+                granted = store.consents_for(session, operator_id, waiting)
+            for rider_ref in sorted(granted):
+                self.credit_after_consent(operator_id, rider_ref, now)
+        except SQLAlchemyError:
+            log.warning("trips of riders who consented while their batch was written were "
+                        "not credited; the rider's next consent credits them",
+                        exc_info=True)  # fmt: skip
 
     def _distinct(
         self, operator_id: str, trips: list[tuple[int, TripIn]], failures: list[ItemFailure]

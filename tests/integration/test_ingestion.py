@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 
 from service.app import create_app
 from service.auth.clients import create_client
@@ -385,6 +386,21 @@ def test_a_consent_granted_while_a_batch_is_written_still_credits_its_trip(
     finally:
         engine.dispose()
         svc.db.dispose()
+
+
+def test_a_failed_look_for_consents_after_the_commit_leaves_the_answer_whole(
+    svc, client, city, monkeypatch
+):
+    """The batch is committed before it looks for consents granted meanwhile: should that look
+    fail, the operator still gets the batch's answer (a retry would only echo it)."""
+    _, headers = _operator(svc)
+
+    def database_gone(*_args, **_kwargs):
+        raise OperationalError("SELECT", {}, Exception("the server closed the connection"))
+
+    monkeypatch.setattr(store, "consents_for", database_gone)
+    [result] = _post(client, headers, [_trip("never-links")])["results"]
+    assert (result["status"], result["reasons"]) == ("rejected", ["no_consent"])
 
 
 def _wait_until_waiting_for_a_lock_on(connection, table: str) -> None:
