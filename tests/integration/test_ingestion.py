@@ -285,18 +285,25 @@ def test_a_trip_waiting_for_consent_is_credited_when_it_arrives(svc, client, cit
     assert _pending(svc, account_id) == 230
 
 
+def _city_app(database_url, tmp_path):
+    """An app of its own (for tests that hold locks from other connections), with the city's
+    zones published: the app, its services and a test client."""
+    app = create_app({"database_url": database_url, "var_dir": tmp_path / "var",
+                      "redis_url": None})  # fmt: skip
+    svc = app.extensions["greenpoints"]
+    client = app.test_client()
+    _, admin = _admin(svc)
+    assert client.post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    return app, svc, client
+
+
 def test_a_consent_with_nothing_waiting_does_not_wait_for_the_riders_account(postgres_url,
                                                                             tmp_path):  # fmt: skip
     """A batch holds its riders' account locks while it credits them. A rider who links an
     operator meanwhile, with no trip of theirs waiting for that consent, is answered at once;
     one with a trip waiting is credited once the lock is free. (PostgreSQL: on SQLite the
     consent's own write waits for any writer.)"""
-    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
-                      "redis_url": None})  # fmt: skip
-    svc = app.extensions["greenpoints"]
-    client = app.test_client()
-    _, admin = _admin(svc)
-    assert client.post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    app, svc, client = _city_app(postgres_url, tmp_path)
     operator_id, headers = _operator(svc)
     idle_user, idle_account = open_rider(svc)
     waiting_user, waiting_account = open_rider(svc)
@@ -344,14 +351,9 @@ def test_a_consent_granted_while_a_batch_is_written_still_credits_its_trip(
 ):
     """The batch has read the rider's consents (none yet) when the rider links the operator;
     the consent's look for waiting trips comes before the batch commits, and finds nothing.
-    The batch looks again once committed, and the trip is credited. (PostgreSQL: a lock on the
-    trips table holds the batch between the two; on SQLite every writer waits its turn.)"""
-    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
-                      "redis_url": None})  # fmt: skip
-    svc = app.extensions["greenpoints"]
-    client = app.test_client()
-    _, admin = _admin(svc)
-    assert client.post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    The batch looks again once committed, and the trip is credited. (PostgreSQL, where a lock
+    on the trips table can hold the batch between the two.)"""
+    app, svc, client = _city_app(postgres_url, tmp_path)
     operator_id, headers = _operator(svc)
     user_id, account_id = open_rider(svc)
     batch = [_trip("links-meanwhile")] + [_trip(f"never-links-{i}") for i in range(size - 1)]
