@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,7 @@ from service.ingest.contract import (
     canonical,
     from_mds,
 )
-from service.ingest.evaluate import BatchContext, Candidate, evaluate, trip_uid
+from service.ingest.evaluate import BatchContext, Candidate, Consent, evaluate, trip_uid
 from service.ingest.gate import WriteGate
 from service.ingest.plausibility import PlausibilityRules
 from service.ledger.ledger import Ledger
@@ -230,8 +231,8 @@ class Ingestor:
         try:
             with self.db.reading() as session:
                 granted = store.consents_for(session, operator_id, waiting)
-            for rider_ref in sorted(granted):
-                self.credit_after_consent(operator_id, rider_ref, now)
+            for rider_ref, consent in sorted(granted.items()):
+                self._credit_waiting(operator_id, rider_ref, consent, now)
         except SQLAlchemyError:
             log.warning("trips of riders who consented while their batch was written were "
                         "not credited; the rider's next consent credits them",
@@ -426,18 +427,30 @@ class Ingestor:
         running it again credits nothing more (it reads the trips again under the account's
         lock)."""
         now = now or dt.datetime.now(dt.UTC)
-        zones = self.zones.judge()
-        rejected = store.rejected_of_rider(operator_id, rider_ref, now - self.consent_grace)
         with self.db.reading() as session:
             consents = store.consents_for(session, operator_id, [rider_ref])
             # Most consents find nothing waiting: they write nothing and lock no account.
+            rejected = self._rejected_in_grace(operator_id, rider_ref, now)
             anything_waiting = session.scalars(rejected.limit(1)).first() is not None
         consent = consents.get(rider_ref)
         if consent is None or not anything_waiting:
             return 0
+        return self._credit_waiting(operator_id, rider_ref, consent, now)
+
+    def _rejected_in_grace(
+        self, operator_id: str, rider_ref: str, now: dt.datetime
+    ) -> Select[tuple[Trip]]:
+        return store.rejected_of_rider(operator_id, rider_ref, now - self.consent_grace)
+
+    def _credit_waiting(
+        self, operator_id: str, rider_ref: str, consent: Consent, now: dt.datetime
+    ) -> int:
+        """Credit this rider's trips rejected only for want of ``consent``, read under the
+        rider's account lock (so that two runs at once credit them once)."""
+        zones = self.zones.judge()
         with self.db.transaction() as session:
             Ledger(session, self.policy).lock([consent.account_id])
-            rows = session.scalars(rejected).all()  # again, under the lock
+            rows = session.scalars(self._rejected_in_grace(operator_id, rider_ref, now)).all()
             waiting = [row for row in rows if list(row.reasons or []) == ["no_consent"]]
             candidates = []
             for row in waiting:
