@@ -71,12 +71,13 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def fresh_postgres_database(admin_url: str) -> Iterator[str]:
-    """A new, empty database for one test module; dropped afterwards."""
+def fresh_postgres_database(admin_url: str, options: str = "") -> Iterator[str]:
+    """A new, empty database for one test module; dropped afterwards. ``options`` go after
+    CREATE DATABASE's name (a template, a locale)."""
     name = f"gp_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}" {options}'))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from service.persistence import migrate
 from service.persistence.schema import Base, include_object
+from tests.servers import fresh_postgres_database, postgres_admin_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +74,66 @@ def test_alembic_command_line_round_trips_on_postgres(postgres_url):
         assert done.returncode == 0, done.stderr
     assert migrate.current_revision(postgres_url) == migrate.head_revision(postgres_url)
     assert "api_clients" in _tables(postgres_url)
+
+
+# A database whose own collation orders letters as English does (ICU), unlike bytes.
+LOCALE_DATABASE = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+IDS = ["acc_b", "acc_B", "acc_a", "acc_Z", "acc_é", "acc_e"]
+
+
+def _ordered_ids(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(
+                    text("SELECT id FROM accounts WHERE kind = 'personal' ORDER BY id")
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_ids_sort_as_bytes_on_postgres_whatever_the_database_locale():
+    """As SQLite and Python sort them; before the migration the database's locale ruled."""
+    with fresh_postgres_database(postgres_admin_url(), LOCALE_DATABASE) as url:
+        migrate.upgrade(url)
+        engine = create_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    text("INSERT INTO accounts (id, kind, created_at, pending, available, held) "
+                         "VALUES (:id, 'personal', now(), 0, 0, 0)"),
+                    [{"id": account_id} for account_id in IDS],
+                )  # fmt: skip
+        finally:
+            engine.dispose()
+        assert _ordered_ids(url) == sorted(IDS)
+        migrate.downgrade(url, "0014_trips_rider_rejected")
+        assert _ordered_ids(url) == ["acc_a", "acc_b", "acc_B", "acc_e", "acc_é", "acc_Z"]
+        migrate.upgrade(url)
+        assert _ordered_ids(url) == sorted(IDS)
+
+
+def test_every_string_column_compares_as_bytes_on_postgres(postgres_url):
+    """A migration that adds string columns ends with ``migrations.collation.collate_strings``."""
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            other = connection.execute(text("""
+                SELECT table_name || '.' || column_name FROM information_schema.columns
+                JOIN information_schema.tables USING (table_schema, table_name)
+                WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+                  AND table_name NOT IN ('alembic_version', 'spatial_ref_sys')
+                  AND (data_type IN ('character varying', 'character', 'text')
+                       OR udt_name IN ('_varchar', '_bpchar', '_text'))
+                  AND collation_name IS DISTINCT FROM 'C'
+            """)).scalars().all()  # fmt: skip
+            checked = connection.execute(text(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND collation_name = 'C'"
+            )).scalar_one()  # fmt: skip
+    finally:
+        engine.dispose()
+    assert other == []
+    assert checked > 50
