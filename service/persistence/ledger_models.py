@@ -67,6 +67,8 @@ class LedgerTransaction(Base):
 
     id: Mapped[str] = mapped_column(String(160), primary_key=True)
     kind: Mapped[str] = mapped_column(String(24))
+    # A foreign key on SQLite; on PostgreSQL a trigger checks it once per INSERT statement
+    # (migration 0016, ``schema.CHECKED_BY_TRIGGER``).
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     matures_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -87,6 +87,8 @@ class Trip(Base):
     uid: Mapped[str] = mapped_column(String(40), primary_key=True)
     operator_id: Mapped[str] = mapped_column(String(64))
     operator_trip_id: Mapped[str] = mapped_column(String(200))
+    # A foreign key on SQLite; on PostgreSQL a trigger checks it once per INSERT or UPDATE
+    # statement (migration 0016, ``schema.CHECKED_BY_TRIGGER``).
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
     rider_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     mode: Mapped[str] = mapped_column(String(8))

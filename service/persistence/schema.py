@@ -15,11 +15,13 @@ from service.persistence.models import Base
 # PostGIS GiST index): schema comparison and autogenerate leave them alone.
 HAND_MADE_INDEXES = frozenset({"ix_zones_geometry"})
 # Foreign keys the models declare (SQLite keeps them) that PostgreSQL checks per statement in a
-# trigger instead (migration 0012): schema comparison leaves them alone.
+# trigger instead (migrations 0012 and 0016): schema comparison leaves them alone.
 CHECKED_BY_TRIGGER = frozenset(
     {
         "fk_ledger_entries_transaction_id_ledger_transactions",
         "fk_ledger_entries_account_id_accounts",
+        "fk_ledger_transactions_account_id_accounts",
+        "fk_trips_account_id_accounts",
     }
 )
 
