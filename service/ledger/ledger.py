@@ -33,8 +33,8 @@ _DAILY = DailyCredit.__table__
 _TRANSACTIONS = LedgerTransaction.__table__
 _ENTRIES = LedgerEntry.__table__
 # FOR NO KEY UPDATE: writers of an account wait for each other, while rows that merely refer
-# to it (a trip's foreign key takes FOR KEY SHARE) go in meanwhile; a batch's trips go in
-# before it takes its riders' locks, and FOR UPDATE would make two such batches deadlock.
+# to it go in meanwhile (a foreign key takes FOR KEY SHARE: a consent's, the day totals');
+# a batch's trips go in before it takes its riders' locks.
 _LOCK = direct.Statement(
     lambda dialect: (
         select(_ACCOUNTS.c.id)
