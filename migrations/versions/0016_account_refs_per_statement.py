@@ -33,7 +33,8 @@ down_revision = "0015_strings_compare_as_bytes"
 branch_labels = None
 depends_on = None
 
-# (foreign key, table, the statements whose rows the trigger checks)
+# (foreign key, table, the statements whose rows the trigger checks); ledger transactions are
+# never updated (``ledger_refuse_change``), so their inserts are all there is to check.
 ACCOUNT_KEYS = (
     ("fk_trips_account_id_accounts", "trips", ("INSERT", "UPDATE")),
     ("fk_ledger_transactions_account_id_accounts", "ledger_transactions", ("INSERT",)),
