@@ -5,18 +5,21 @@ Two fresh migrated databases, each with ``--riders`` riders. In one, every rider
 ``--history`` credited trips, one a day going back from yesterday; in the other (the
 baseline), one. A batch of trips that ended within the last hour then asks for its riders'
 neighbours, 900 riders at a time (the service's own ``store.send_neighbours``, as a batch of
-that many sends it), best and median of ``--rounds`` after a warm-up. The ratio is what the
-history adds; target: at most 4x. A read that walks each rider's earlier trips grows with the
-history (about 6x at 365 days here); one that reads only the trips that ended after the batch
-began grows only with the index's depth (the trips table is 365 times larger: about 2.5x).
+that many sends it), best and median of ``--rounds`` after a warm-up. The two databases take
+turns within each round, so a slow spell of the machine falls on both sides, not on whichever
+was being timed then. The ratio is what the history adds; target: at most 4x. A read that
+walks each rider's earlier trips grows with the history (about 6x at 365 days here); one that
+reads only the trips that ended after the batch began grows only with the index's depth (the
+trips table is 365 times larger: about 2.5x).
 
-    python -m bench.neighbours_pg [--riders 1000] [--history 365] [--rounds 7]
+    python -m bench.neighbours_pg [--riders 1000] [--history 365] [--rounds 15]
     # TEST_POSTGRES_URL, else PostgreSQL on 127.0.0.1
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import statistics
 import time
@@ -28,7 +31,7 @@ from service.ingest.store import IN_LIST_CHUNK as LOOKUP_RIDERS  # one statement
 
 RIDERS = 1_000
 HISTORY_DAYS = 365
-ROUNDS = 7
+ROUNDS = 15
 TARGET_RATIO = 4.0
 
 
@@ -76,19 +79,29 @@ def _batch(riders: int, now: dt.datetime) -> list[Any]:
     ]  # fmt: skip
 
 
-def _lookup_seconds(svc: Any, batch: list[Any], rounds: int) -> tuple[list[float], int]:
-    """Seconds per read of the batch's riders' neighbours, and how many it found."""
+def _read_seconds(svc: Any, batch: list[Any]) -> tuple[float, int]:
+    """Seconds for one read of the batch's riders' neighbours, and how many it found."""
     from service.ingest import store
 
     accounts = [_account(rider) for rider in range(len(batch))]
-    seconds, found = [], 0
-    for round_ in range(rounds + 1):  # the first warms the caches and the plan
-        started = time.perf_counter()
-        with svc.db.reading() as session:
-            spans = store.send_neighbours(session, accounts, batch)(set())
-        if round_:
-            seconds.append(time.perf_counter() - started)
-        found = sum(len(s) for s in spans.values())
+    started = time.perf_counter()
+    with svc.db.reading() as session:
+        spans = store.send_neighbours(session, accounts, batch)(set())
+    return time.perf_counter() - started, sum(len(s) for s in spans.values())
+
+
+def _alternating_seconds(
+    databases: dict[int, Any], batch: list[Any], rounds: int
+) -> tuple[dict[int, list[float]], dict[int, int]]:
+    """Seconds per read on each database, the databases taking turns within every round, and
+    the neighbours each found; the first round warms the caches and the plans."""
+    seconds: dict[int, list[float]] = {days: [] for days in databases}
+    found: dict[int, int] = {}
+    for round_ in range(rounds + 1):
+        for days, svc in databases.items():
+            took, found[days] = _read_seconds(svc, batch)
+            if round_:
+                seconds[days].append(took)
     return seconds, found
 
 
@@ -98,19 +111,23 @@ def run(
     """The figures, after printing them and writing ``bench/results/neighbours_pg.json``."""
     if riders < LOOKUP_RIDERS:
         raise BenchError(f"--riders must be at least {LOOKUP_RIDERS}")
+    if history < 2:
+        raise BenchError("--history must be at least 2 (the baseline has one past trip)")
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     batch = _batch(LOOKUP_RIDERS, now)
-    timings = {}
-    for days in (history, 1):
-        with migrated_postgres() as svc:
+    with contextlib.ExitStack() as stack:
+        databases = {}
+        for days in (history, 1):
+            databases[days] = svc = stack.enter_context(migrated_postgres())
             started = time.perf_counter()
             _load(svc, riders, days, now)
-            loaded_s = time.perf_counter() - started
-            timings[days], found = _lookup_seconds(svc, batch, rounds)
-        print(f"{riders:,} riders x {days} past trips loaded in {loaded_s:.1f} s; "
-              f"the batch's {LOOKUP_RIDERS} riders have {found} neighbouring trips")  # fmt: skip
-        if found:
-            raise BenchError("past trips fell inside the batch's window; nothing to compare")
+            print(f"{riders:,} riders x {days} past trips loaded in "
+                  f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        timings, found = _alternating_seconds(databases, batch, rounds)
+    print(f"the batch's {LOOKUP_RIDERS} riders have {found[history]} and {found[1]} "
+          f"neighbouring trips")  # fmt: skip
+    if any(found.values()):
+        raise BenchError("past trips fell inside the batch's window; nothing to compare")
     rows = []
     for name, pick in (("best", min), ("median", statistics.median)):
         value, base = pick(timings[history]) * 1000, pick(timings[1]) * 1000
