@@ -63,10 +63,10 @@ def test_rows_read_back_as_sqlalchemy_reads_them(database_url):
 def test_json_reads_back_the_same_whichever_path_wrote_it(database_url):
     """A statement and COPY (many rows, on PostgreSQL) write JSON columns with one encoder:
     integer keys become strings, as the standard library's made them, and text stays as it
-    was sent."""
+    was sent, whatever COPY would have to escape in it."""
     db = Database.from_url(database_url)
     moment = dt.datetime(2026, 11, 22, 8, 15, tzinfo=dt.UTC)
-    details = {"station": "人民广场", 7: "hour", "quote": 'a "b" \\ c'}
+    details = {"station": "人民广场", 7: "hour", "quote": 'a "b" \\ c\td\ne'}
     few = [{**_transaction("credit:trip:one", moment), "details": details}]
     many = [{**_transaction(f"credit:trip:copy{i:03d}", moment), "details": details}
             for i in range(bulk.FEW_ROWS + 1)]  # fmt: skip
@@ -77,7 +77,7 @@ def test_json_reads_back_the_same_whichever_path_wrote_it(database_url):
         read = session.execute(select(TRANSACTIONS.c.details)).scalars().all()
     db.dispose()
     assert len(read) == len(many) + 1
-    assert all(r == {"station": "人民广场", "7": "hour", "quote": 'a "b" \\ c'} for r in read)
+    assert all(r == {"station": "人民广场", "7": "hour", "quote": 'a "b" \\ c\td\ne'} for r in read)
 
 
 def test_timestamps_read_back_as_the_same_instants_whichever_path_wrote_them(database_url):
