@@ -52,6 +52,8 @@ def trip_credit(
 
 def reasons_after_credit(reasons: list[str], withheld: str | None, capped: bool) -> list[str]:
     """A credited trip's reasons: why its points were withheld or capped, if they were."""
+    if not withheld and not capped:  # nearly every trip: no comprehensions to build
+        return list(reasons)
     added = [r for r in (withheld, CAP_REASON if capped else None) if r]
     return [*reasons, *(r for r in added if r not in reasons)]
 
