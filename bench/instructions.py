@@ -3,12 +3,12 @@ valgrind's callgrind: a figure that holds still on a machine whose speed does no
 
 On this kind of shared 2-core machine the same code's CPU per batch moved by 40 % within one
 session, more than any single change left to try. The instructions the process answering the
-batches runs repeat within a fraction of a per cent (three runs of one version: 2.187-2.192 G
-for three batches), so two versions of the code can be told apart in a few runs. The count covers
-this process only: Flask, validation, the methodology, the ledger's Python, and psycopg's and
-libpq's side of each statement. PostgreSQL's own work is not in it. A count is not a time:
-valgrind runs without some of the CPU's own speed-ups (its SHA instructions, for one), so
-compare counts with counts, never with seconds.
+batches runs repeat within a fraction of a per cent (two runs each of eight versions here
+differed by 0.02-0.31 %), so two versions of the code can be told apart in a few runs. The
+count covers this process only: Flask, validation, the methodology, the ledger's Python, and
+psycopg's and libpq's side of each statement. PostgreSQL's own work is not in it. A count is
+not a time: valgrind runs without some of the CPU's own speed-ups (its SHA instructions, for
+one), so compare counts with counts, never with seconds.
 
 The run: a fresh migrated database with ``--riders`` riders (``bench.riders``), then a child
 process under ``valgrind --tool=callgrind`` builds the app and sends batches through it in
