@@ -93,7 +93,7 @@ class Settings:
     consent_grace_days: int = 7
     trip_cell_resolution: int = 10
     ingest_requests_per_minute: int = 600
-    ingest_batch_writers: int = 1
+    ingest_batch_writers: int = 2
     rebalancing_units: str = "h3"
     rebalancing_resolution: int = 9
     rebalancing_window_hours: int = 1
@@ -142,7 +142,7 @@ class Settings:
             consent_grace_days=_int(env, "CONSENT_GRACE_DAYS", 7),
             trip_cell_resolution=_int(env, "TRIP_CELL_RESOLUTION", 10),
             ingest_requests_per_minute=_int(env, "INGEST_REQUESTS_PER_MINUTE", 600),
-            ingest_batch_writers=_at_least(env, "INGEST_BATCH_WRITERS", 1, minimum=1),
+            ingest_batch_writers=_at_least(env, "INGEST_BATCH_WRITERS", 2, minimum=1),
             rebalancing_units=_choice(env, "REBALANCING_UNITS", ("h3", "parking")),
             rebalancing_resolution=_int(env, "REBALANCING_RESOLUTION", 9),
             rebalancing_window_hours=_int(env, "REBALANCING_WINDOW_HOURS", 1),

@@ -4,8 +4,16 @@ A 1000-trip batch is judged outside any write transaction, then written in one: 
 rows, daily totals and balances. Written side by side, such transactions cost PostgreSQL more
 CPU per trip than written in turn: on two cores, four at once from two processes (two each)
 took more of PostgreSQL's CPU per 1000 trips than one at a time in each process. So each
-process writes its big batches in turn, while its other requests go on being read, judged and
-answered; small batches (single trips) are not held back by this.
+process writes only a few big batches at once (``INGEST_BATCH_WRITERS``, two by default),
+while its other requests go on being read, judged and answered; small batches (single trips)
+are not held back by this.
+
+Why two and not one: clients keep their connections, and a process holds the ones it accepted.
+When most of them land on one process, that process's writes queue up behind each other and
+a core idles, since each write mostly waits on PostgreSQL. With one process holding all four
+of a client's connections, 4,144-5,235 trips/s with one writer against 6,843-7,890 with two
+(``bench.ingest_http``, two runs each); with two processes holding two each, no difference
+beyond the machine's noise.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def test_postgres_urls_use_psycopg3(given, expected):
 
 
 def test_batch_writers_must_be_at_least_one():
-    assert Settings.from_env({}).ingest_batch_writers == 1
+    assert Settings.from_env({}).ingest_batch_writers == 2
     assert Settings.from_env({"INGEST_BATCH_WRITERS": "3"}).ingest_batch_writers == 3
     with pytest.raises(SettingsError, match="INGEST_BATCH_WRITERS must be at least 1"):
         Settings.from_env({"INGEST_BATCH_WRITERS": "0"})
