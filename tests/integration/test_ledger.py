@@ -353,10 +353,10 @@ def test_postgres_keeps_every_account_an_entry_may_name(postgres_url, statement)
 
 
 def test_postgres_balance_check_reads_only_the_transactions_written(postgres_url):
-    """The check sums each transaction an INSERT touched through the entries' index, and
-    finds it through its key. After PL/pgSQL has settled on a plan for the trigger with large
-    inserts, a two-entry insert on the same connection must still read no other entry and scan
-    no transaction (a join once kept a plan that scanned the whole table)."""
+    """The check adds up the entries the INSERT wrote (stored ones already balance) and finds
+    each transaction through its key. After PL/pgSQL has settled on a plan for the trigger with
+    large inserts, a two-entry insert on the same connection must still read no stored entry
+    and scan no transaction (a join once kept a plan that scanned the whole table)."""
     db = Database.from_url(postgres_url)
     with db.transaction() as session:
         Ledger(session, POLICY).open_personal_account("acc_x", NOW)
@@ -394,6 +394,6 @@ def test_postgres_balance_check_reads_only_the_transactions_written(postgres_url
         connection.commit()
         scanned_after, fetched_after, transactions_scanned_after = entries_read()
     engine.dispose()
-    assert (scanned_after - scanned, fetched_after - fetched) == (0, 2)
+    assert (scanned_after - scanned, fetched_after - fetched) == (0, 0)
     # The reference check found its transaction through the key, not by reading 1,601 rows.
     assert transactions_scanned_after == transactions_scanned
