@@ -65,9 +65,10 @@ _CONSENTS = direct.Statement(
            direct.one_of_param(dialect, ConsentRow.rider_ref, "refs"))
 )  # fmt: skip
 _NEIGHBOURS = direct.Statement(
-    lambda dialect: select(TRIPS.c.uid, TRIPS.c.account_id, TRIPS.c.started_at, TRIPS.c.ended_at,
+    lambda dialect: select(TRIPS.c.account_id, TRIPS.c.started_at, TRIPS.c.ended_at,
                            TRIPS.c.start_lng, TRIPS.c.start_lat, TRIPS.c.end_lng, TRIPS.c.end_lat)
     .where(direct.one_of_param(dialect, TRIPS.c.account_id, "accounts"),
+           direct.none_of_param(dialect, TRIPS.c.uid, "own"),
            TRIPS.c.status == "credited",
            TRIPS.c.started_at < bindparam("hi"), TRIPS.c.ended_at > bindparam("lo"))
 )  # fmt: skip
@@ -165,7 +166,7 @@ def settle_accepted(
     account locks, which the caller holds, for these candidates or more."""
     if not candidates:
         return
-    others = around.neighbours({c.uid for c in candidates})
+    others = around.neighbours()
     passed: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: (c.account_id, c.trip.start_time, c.uid)):
         mine = others[candidate.account_id]
@@ -214,7 +215,7 @@ class _OffenceTrip:
 class Surroundings:
     """What settling a batch reads besides its own trips (``send_surroundings``)."""
 
-    neighbours: Callable[[set[str]], dict[str | None, list[Span]]]
+    neighbours: Callable[[], dict[str | None, list[Span]]]
     incentive_maps: Callable[[], dict[dt.datetime, IncentiveMapView]]
     credits: CreditState
 
@@ -233,7 +234,7 @@ def send_surroundings(
     probes = [CreditRequest(account, TRIP_PURPOSE, c.uid, 0, c.trip.end_time)
               for account, c in crediting]  # fmt: skip
     return Surroundings(
-        send_neighbours(session, [account for account, _ in crediting], trips),
+        send_neighbours(session, crediting),
         send_incentive_maps(session, operator_id, trips),
         # Only trips found new under these locks, or inserted by this transaction, are
         # credited, and a trip's credit goes in with it: none can have been written before.
@@ -242,27 +243,33 @@ def send_surroundings(
 
 
 def send_neighbours(
-    session: Session, accounts: Iterable[str | None], trips: Sequence[TripIn]
-) -> Callable[[set[str]], dict[str | None, list[Span]]]:
-    """The riders' credited trips (any operator) around the trips' time range, sent now
-    (inside ``direct.pipelined``, with the statements around it). Called with the uids to
-    leave out (the batch's own trips), it reads them as spans by account."""
-    accounts = sorted({a for a in accounts if a})
-    if not accounts or not trips:
-        return lambda exclude: defaultdict(list)
-    lo = min(t.start_time for t in trips) - NEIGHBOUR_HORIZON
-    hi = max(t.end_time for t in trips) + NEIGHBOUR_HORIZON
-    sent = [_NEIGHBOURS.send(session, accounts=chunk, lo=lo, hi=hi) for chunk in _chunks(accounts)]
+    session: Session, crediting: Sequence[tuple[str, Candidate]]
+) -> Callable[[], dict[str | None, list[Span]]]:
+    """The other credited trips (any operator) of the riders of ``crediting`` around its trips'
+    time range, sent now (inside ``direct.pipelined``, with the statements around it); what it
+    returns reads them as spans by account. The candidates' own trips are left out in the
+    query: a big batch's are stored by then, and would come back as half of what it reads."""
+    own: dict[str, list[str]] = defaultdict(list)
+    for account, candidate in crediting:
+        if account:
+            own[account].append(candidate.uid)
+    if not own:
+        return lambda: defaultdict(list)
+    lo = min(c.trip.start_time for _, c in crediting) - NEIGHBOUR_HORIZON
+    hi = max(c.trip.end_time for _, c in crediting) + NEIGHBOUR_HORIZON
+    sent = [
+        _NEIGHBOURS.send(session, accounts=chunk, own=[u for a in chunk for u in own[a]],
+                         lo=lo, hi=hi)
+        for chunk in _chunks(sorted(own))
+    ]  # fmt: skip
 
     @functools.cache
     def rows() -> list[tuple[Any, ...]]:
         return [row for chunk in sent for row in chunk.rows()]
 
-    def spans(exclude: set[str]) -> dict[str | None, list[Span]]:
+    def spans() -> dict[str | None, list[Span]]:
         found: dict[str | None, list[Span]] = defaultdict(list)
-        for uid, account, started, ended, slng, slat, elng, elat in rows():
-            if uid in exclude:
-                continue
+        for account, started, ended, slng, slat, elng, elat in rows():
             start = None if slng is None else (slng, slat)
             end = None if elng is None else (elng, elat)
             found[account].append(Span(as_utc(started), as_utc(ended), start, end))

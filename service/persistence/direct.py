@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import ColumnElement, Table, any_, bindparam, cast
+from sqlalchemy import ColumnElement, Table, all_, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -69,6 +69,16 @@ def one_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnE
         return column == any_(cast(bindparam(name, type_=_ArrayLiteral()), ARRAY(column.type)))
     # Timestamps and the like: each element through the column type's own processing.
     return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+
+def none_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column NOT IN :name``, as ``one_of_param``: ``<> ALL(array)`` on PostgreSQL, which
+    looks each row up in a hash of the values when the statement is planned for them."""
+    if dialect != "postgresql":
+        return column.not_in(bindparam(name, expanding=True))
+    if not _as_literal(column):
+        raise TypeError(f"no array literal for {column}")
+    return column != all_(cast(bindparam(name, type_=_ArrayLiteral()), ARRAY(column.type)))
 
 
 def _as_literal(column: ColumnElement[Any]) -> bool:

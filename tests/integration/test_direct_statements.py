@@ -22,6 +22,11 @@ BY_ID = direct.Statement(
            TRANSACTIONS.c.kind == bindparam("kind"))
     .order_by(TRANSACTIONS.c.id)
 )  # fmt: skip
+OTHERS = direct.Statement(
+    lambda dialect: select(TRANSACTIONS.c.id)
+    .where(direct.none_of_param(dialect, TRANSACTIONS.c.id, "ids"))
+    .order_by(TRANSACTIONS.c.id)
+)  # fmt: skip
 RIDERS = direct.Statement(
     lambda dialect: select(CELL_JOURNAL.c.cell, CELL_JOURNAL.c.riders).where(
         direct.one_of_param(dialect, CELL_JOURNAL.c.cell, "cells")
@@ -58,6 +63,21 @@ def test_rows_read_back_as_sqlalchemy_reads_them(database_url):
     assert read[0][2] == {"granted": 230, "reasons": ["cap"]}
     assert [row["id"] for row in mapped] == [AWKWARD_IDS[1]]
     assert none == other_kind == []
+
+
+def test_rows_can_leave_out_a_list_of_values(database_url):
+    """``none_of_param`` leaves out exactly the values listed, whatever they hold (quotes,
+    commas, braces, Chinese); an empty list leaves out nothing."""
+    db = Database.from_url(database_url)
+    moment = dt.datetime(2026, 11, 22, 8, 15, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction(i, moment) for i in AWKWARD_IDS])
+    with db.reading() as session:
+        left = {name: OTHERS.scalars(session, ids=ids) for name, ids in (
+            ("two", [AWKWARD_IDS[0], AWKWARD_IDS[2], "credit:trip:none"]),
+            ("none", []), ("all", AWKWARD_IDS))}  # fmt: skip
+    db.dispose()
+    assert left == {"two": [AWKWARD_IDS[1]], "none": sorted(AWKWARD_IDS), "all": []}
 
 
 def test_json_reads_back_the_same_whichever_path_wrote_it(database_url):
