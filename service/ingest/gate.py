@@ -11,9 +11,9 @@ are not held back by this.
 Why two and not one: clients keep their connections, and a process holds the ones it accepted.
 When most of them land on one process, that process's writes queue up behind each other and
 a core idles, since each write mostly waits on PostgreSQL. With one process holding all four
-of a client's connections, 4,144-5,235 trips/s with one writer against 6,843-7,890 with two
-(``bench.ingest_http``, two runs each); with two processes holding two each, no difference
-beyond the machine's noise.
+of a client's connections (``bench.ingest_http`` with its server started with one worker, two
+runs each), 4,144-5,235 trips/s with one writer against 6,843-7,890 with two; with two
+processes holding two each, no difference beyond the machine's noise.
 """
 
 from __future__ import annotations

@@ -72,8 +72,10 @@ def one_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnE
 
 
 def none_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
-    """``column NOT IN :name``, as ``one_of_param``: ``<> ALL(array)`` on PostgreSQL, which
-    looks each row up in a hash of the values when the statement is planned for them."""
+    """``column NOT IN :name``, as ``one_of_param``: ``<> ALL(array)`` on PostgreSQL. It
+    filters the rows the other conditions found, comparing each with the values in turn (the
+    array is cast from text as the statement runs, so PostgreSQL does not hash it): meant for
+    reads that find few rows."""
     if dialect != "postgresql":
         return column.not_in(bindparam(name, expanding=True))
     if not _as_literal(column):
