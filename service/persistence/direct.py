@@ -72,10 +72,11 @@ def one_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnE
 
 
 def none_of_param(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
-    """``column NOT IN :name``, as ``one_of_param``: ``<> ALL(array)`` on PostgreSQL. It
-    filters the rows the other conditions found, comparing each with the values in turn (the
-    array is cast from text as the statement runs, so PostgreSQL does not hash it): meant for
-    reads that find few rows."""
+    """``column NOT IN :name``, as ``one_of_param``: ``<> ALL(array)`` on PostgreSQL. The
+    literal goes as a parameter of unknown type cast to the array's, so PostgreSQL reads it
+    once, as a constant, and looks each row up in a hash of its values (2,000 rows against
+    900 values: 0.3 ms; cast from ``text`` instead, the array was read again for every row:
+    456 ms)."""
     if dialect != "postgresql":
         return column.not_in(bindparam(name, expanding=True))
     if not _as_literal(column):
