@@ -18,6 +18,9 @@ update, in one transaction, commit included (the statement trigger that checks e
 transaction sums to zero runs after the entries' COPY). No HTTP, no validation. Best of
 ``--floor-rounds``, each into its own copy of the migrated database.
 
+Each batch round also reports how the client's kept-alive connections fell across the two
+workers (``bench.connections``): all four on one worker caps a round whatever the code does.
+
 Both phases and the floor also report the CPU they cost, read from ``/proc`` (``bench.cpu``): the
 workers', PostgreSQL's and this client's, per 1000 trips or per request. On a shared 2-core
 machine the rounds' wall clock swings; the CPU says which side to make cheaper.
@@ -54,6 +57,7 @@ from pathlib import Path
 
 import orjson
 
+from bench import connections
 from bench.cpu import Meter, Spent
 from bench.database import analyze, database_copy, libpq, postgres_admin_url
 from bench.http_load import gunicorn
@@ -502,13 +506,15 @@ def run(
             if args.profile:
                 profiler = _profiler(_workers(server.pid)[0], args.profile, 600)
                 time.sleep(1)  # py-spy attaches
-            answers, round_rates = [], []
+            answers, round_rates, round_spreads = [], [], []
             workers = _workers(server.pid)
             with Meter(workers) as batch_meter:
                 for batches in round_bodies:
                     started = time.perf_counter()
-                    answers += _send_all(port, token, batches, args.concurrency)
+                    with connections.spread(port, workers, args.concurrency) as held:
+                        answers += _send_all(port, token, batches, args.concurrency)
                     round_rates.append(args.batches * BATCH / (time.perf_counter() - started))
+                    round_spreads.append(held)
             if profiler is not None:
                 _stop_profiler(profiler)
             batch_credited, batch_problems = _check(answers, args.rounds * args.batches * BATCH)
@@ -548,6 +554,10 @@ def run(
           "a request took "
           f"{statistics.median(seconds[:quarter]):.2f} s (median of the first quarter), "
           f"{statistics.median(seconds[-quarter:]):.2f} s (of the last)")  # fmt: skip
+    print(
+        "the client's connections by worker in each round: "
+        + ", ".join("+".join(map(str, held)) or "?" for held in round_spreads)
+    )
     floor_steps = [steps for steps, _ in floor_runs]
     floor = [args.rounds * args.batches * BATCH / sum(steps.values()) for steps in floor_steps]
     best_steps = floor_steps[floor.index(max(floor))]
