@@ -66,32 +66,35 @@ def _load(svc: Any, riders: int, days: int, now: dt.datetime) -> None:
     analyze(svc.settings.database_url)
 
 
-def _batch(riders: int, now: dt.datetime) -> list[Any]:
-    """Trips of the first ``riders`` riders, each ended within the last hour."""
+def _batch(riders: int, now: dt.datetime) -> list[tuple[str, Any]]:
+    """Trips of the first ``riders`` riders, each ended within the last hour, with the account
+    each would be credited to: what settling a batch sends ``store.send_neighbours``."""
     from service.ingest.contract import LatLng, TripIn
+    from service.ingest.evaluate import Candidate, trip_uid
 
     here = LatLng(lat=31.24, lng=121.48)
-    return [
+    trips = [
         TripIn(trip_id=f"new-{rider}", mode="bike", rider_ref=f"r{rider}",
                start_time=now - dt.timedelta(minutes=15 + rider % 45),
                end_time=now - dt.timedelta(minutes=3 + rider % 45), start=here, end=here)
         for rider in range(riders)
     ]  # fmt: skip
+    return [(_account(rider), Candidate(rider, trip, "", trip_uid("bench", trip.trip_id)))
+            for rider, trip in enumerate(trips)]  # fmt: skip
 
 
-def _read_seconds(svc: Any, batch: list[Any]) -> tuple[float, int]:
+def _read_seconds(svc: Any, batch: list[tuple[str, Any]]) -> tuple[float, int]:
     """Seconds for one read of the batch's riders' neighbours, and how many it found."""
     from service.ingest import store
 
-    accounts = [_account(rider) for rider in range(len(batch))]
     started = time.perf_counter()
     with svc.db.reading() as session:
-        spans = store.send_neighbours(session, accounts, batch)(set())
+        spans = store.send_neighbours(session, batch)()
     return time.perf_counter() - started, sum(len(s) for s in spans.values())
 
 
 def _alternating_seconds(
-    databases: dict[int, Any], batch: list[Any], rounds: int
+    databases: dict[int, Any], batch: list[tuple[str, Any]], rounds: int
 ) -> tuple[dict[int, list[float]], dict[int, int]]:
     """Seconds per read on each database, the databases taking turns within every round, and
     the neighbours each found; the first round warms the caches and the plans."""
