@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pytest
 
 from methodologies.calculate import NoQuantity, TripFacts, calculate
 from methodologies.cities import load_cities
-from methodologies.distance import DistanceRejected, judge_distance, plausible_band
+from methodologies.distance import (
+    DETOUR_RULES,
+    MIN_RATIO,
+    DistanceRejected,
+    judge_distance,
+    plausible_band,
+)
 from methodologies.loader import MethodologyError, load_directory
 from methodologies.registry import SHIPPED, NoMethodology, Registry
 
@@ -200,6 +206,21 @@ def test_reported_distance_within_the_band_is_used():
     assert plausible_band("bike", 2000) == (1600, 4300)
     judged = judge_distance("bike", 2350, 2000)
     assert (judged.distance_m, judged.basis) == (2350, "reported")
+
+
+@pytest.mark.parametrize("mode", sorted(DETOUR_RULES))
+def test_the_band_is_the_published_formula_rounded_down(mode):
+    """straight x 0.95 - slack and straight x max_detour + slack, in exact decimals, each
+    rounded down to the metre, for every straight line up to 60 km in steps of 7 m."""
+    rule = DETOUR_RULES[mode]
+    for straight_m in range(0, 60_000, 7):
+        straight = Decimal(straight_m)
+        low = max(Decimal(0), straight * MIN_RATIO - rule.slack_m)
+        high = straight * rule.max_detour + rule.slack_m
+        expected = (int(low.to_integral_value(ROUND_FLOOR)),
+                    int(high.to_integral_value(ROUND_FLOOR)))  # fmt: skip
+        assert plausible_band(mode, straight_m) == expected, straight_m
+    assert plausible_band("bike", 1221) == (859, 2742)  # 1159.95 - 300; 2442 + 300
 
 
 @pytest.mark.parametrize(
