@@ -21,6 +21,9 @@ transaction sums to zero runs after the entries' COPY). No HTTP, no validation. 
 Each batch round also reports how the client's kept-alive connections fell across the two
 workers (``bench.connections``): all four on one worker caps a round whatever the code does.
 
+With ``--statements`` (``pg_stat_statements`` loaded: ``bench.statements``), the batches also
+report PostgreSQL's execution and planning time per batch, statement by statement.
+
 Both phases and the floor also report the CPU they cost, read from ``/proc`` (``bench.cpu``): the
 workers', PostgreSQL's and this client's, per 1000 trips or per request. On a shared 2-core
 machine the rounds' wall clock swings; the CPU says which side to make cheaper.
@@ -30,6 +33,7 @@ process exits non-zero.
 
     python -m bench.ingest_http [--rounds 3] [--batches 10] [--concurrency 4]
                                 [--single-seconds 10] [--profile /tmp/ingest.raw]
+                                [--statements]
     # TEST_POSTGRES_URL, else PostgreSQL on 127.0.0.1
 """
 
@@ -63,6 +67,7 @@ from bench.database import analyze, database_copy, libpq, postgres_admin_url
 from bench.http_load import gunicorn
 from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
+from bench.statements import print_statement_times, statement_times
 from tests.servers import free_port, wait_for_port
 
 BATCH = 1000
@@ -457,6 +462,7 @@ class Options:
     riders: int = 2000
     floor_rounds: int = 3
     profile: str | None = None
+    statements: bool = False
 
 
 def run(
@@ -469,11 +475,12 @@ def run(
     riders: int = Options.riders,
     floor_rounds: int = Options.floor_rounds,
     profile: str | None = None,
+    statements: bool = False,
 ) -> list[dict]:
     """The figures, after printing them and writing ``bench/results/ingest_http.json``; a
     ``BenchError`` after that if any trip was not credited (the run does not count)."""
     args = Options(batches, rounds, concurrency, single_seconds, rate, riders, floor_rounds,
-                   profile)  # fmt: skip
+                   profile, statements)  # fmt: skip
     admin_url = postgres_admin_url()
     from tests.servers import fresh_postgres_database
 
@@ -508,7 +515,12 @@ def run(
                 time.sleep(1)  # py-spy attaches
             answers, round_rates, round_spreads = [], [], []
             workers = _workers(server.pid)
-            with Meter(workers) as batch_meter:
+            by_statement = (
+                statement_times(libpq(service_url), args.rounds * args.batches)
+                if args.statements
+                else contextlib.nullcontext([])
+            )
+            with by_statement as per_statement, Meter(workers) as batch_meter:
                 for batches in round_bodies:
                     started = time.perf_counter()
                     with connections.spread(port, workers, args.concurrency) as held:
@@ -585,6 +597,8 @@ def run(
         print("NOT COUNTED: some trips were not credited:")
         for what, times in problems.most_common(20):
             print(f"  {times:6d}  {what}")
+    if per_statement:
+        print_statement_times(per_statement, f"batch of {BATCH} trips")
     if args.profile:
         _summarise_profile(args.profile)
 
@@ -651,6 +665,11 @@ def main() -> None:
     parser.add_argument("--riders", type=int, default=Options.riders)
     parser.add_argument("--floor-rounds", type=int, default=Options.floor_rounds)
     parser.add_argument("--profile", metavar="RAW", help="py-spy one worker during the batches")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="PostgreSQL's time by statement in the batches (bench/statements.py)",
+    )
     run_from_command_line(run, parser)
 
 
