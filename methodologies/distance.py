@@ -54,6 +54,13 @@ class DistanceJudgement(NamedTuple):
     band_m: tuple[int, int] | None
 
 
+# Each mode's (max_detour as numerator, denominator, slack) and MIN_RATIO as a fraction.
+_BANDS = {
+    mode: (*rule.max_detour.as_integer_ratio(), rule.slack_m) for mode, rule in DETOUR_RULES.items()
+}
+_LOW_N, _LOW_D = MIN_RATIO.as_integer_ratio()
+
+
 def plausible_band(mode: str, straight_line_m: int) -> tuple[int, int]:
     """The band in whole metres, each end rounded down. Worked in integers: the ratios are
     exact fractions of the published decimals, so the band is the same as in decimal
@@ -61,13 +68,6 @@ def plausible_band(mode: str, straight_line_m: int) -> tuple[int, int]:
     high_n, high_d, slack_m = _BANDS[mode]
     low = (straight_line_m * _LOW_N - slack_m * _LOW_D) // _LOW_D
     return max(0, low), (straight_line_m * high_n + slack_m * high_d) // high_d
-
-
-# Each mode's (max_detour as numerator, denominator, slack) and MIN_RATIO as a fraction.
-_BANDS = {
-    mode: (*rule.max_detour.as_integer_ratio(), rule.slack_m) for mode, rule in DETOUR_RULES.items()
-}
-_LOW_N, _LOW_D = MIN_RATIO.as_integer_ratio()
 
 
 def judge_distance(
