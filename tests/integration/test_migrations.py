@@ -137,3 +137,27 @@ def test_every_string_column_compares_as_bytes_on_postgres(postgres_url):
         engine.dispose()
     assert other == []
     assert checked > 50
+
+
+def _account_statistics_targets(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("""
+                SELECT attrelid::regclass::text, attstattarget FROM pg_attribute
+                WHERE attrelid IN ('trips'::regclass, 'daily_credits'::regclass)
+                  AND attname = 'account_id'
+            """)).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    return dict(rows)
+
+
+def test_account_lookups_keep_few_common_values_on_postgres(postgres_url):
+    """Planning a thousand-account ``= ANY`` read compares each account with every common value
+    kept for the column (0018_account_statistics)."""
+    assert _account_statistics_targets(postgres_url) == {"trips": 10, "daily_credits": 10}
+    migrate.downgrade(postgres_url, "0017_balanced_from_inserted")
+    assert _account_statistics_targets(postgres_url) == {"trips": -1, "daily_credits": -1}
+    migrate.upgrade(postgres_url)
+    assert _account_statistics_targets(postgres_url) == {"trips": 10, "daily_credits": 10}
