@@ -463,6 +463,7 @@ class Options:
     floor_rounds: int = 3
     profile: str | None = None
     statements: bool = False
+    profile_singles: str | None = None
 
 
 def run(
@@ -476,11 +477,12 @@ def run(
     floor_rounds: int = Options.floor_rounds,
     profile: str | None = None,
     statements: bool = False,
+    profile_singles: str | None = None,
 ) -> list[dict]:
     """The figures, after printing them and writing ``bench/results/ingest_http.json``; a
     ``BenchError`` after that if any trip was not credited (the run does not count)."""
     args = Options(batches, rounds, concurrency, single_seconds, rate, riders, floor_rounds,
-                   profile, statements)  # fmt: skip
+                   profile, statements, profile_singles)  # fmt: skip
     admin_url = postgres_admin_url()
     from tests.servers import fresh_postgres_database
 
@@ -529,6 +531,7 @@ def run(
                     round_spreads.append(held)
             if profiler is not None:
                 _stop_profiler(profiler)
+                profiler = None
             batch_credited, batch_problems = _check(answers, args.rounds * args.batches * BATCH)
             problems.update(batch_problems)
             # Each side's best round: the machine's slow spells only ever lower a round.
@@ -536,10 +539,15 @@ def run(
             seconds = [answer[2] for answer in answers]
             quarter = max(1, len(seconds) // 4)
 
+            if args.profile_singles:
+                profiler = _profiler(workers[0], args.profile_singles, 600)
+                time.sleep(1)  # py-spy attaches
             with _client_garbage_settled(), Meter(workers) as single_meter:
                 single_answers, latencies, achieved = _open_loop(
                     port, token, singles, args.rate, threads=16
                 )
+            if profiler is not None:
+                _stop_profiler(profiler)
             single_credited, single_problems = _check(single_answers, len(singles))
             problems.update(single_problems)
 
@@ -665,6 +673,9 @@ def main() -> None:
     parser.add_argument("--riders", type=int, default=Options.riders)
     parser.add_argument("--floor-rounds", type=int, default=Options.floor_rounds)
     parser.add_argument("--profile", metavar="RAW", help="py-spy one worker during the batches")
+    parser.add_argument(
+        "--profile-singles", metavar="RAW", help="py-spy one worker during the single trips"
+    )
     parser.add_argument(
         "--statements",
         action="store_true",

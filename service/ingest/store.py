@@ -203,6 +203,15 @@ def settle_accepted(
         candidate.bonus_points = bonuses.get(candidate.uid, 0)
 
 
+def settles_directly(candidates: Sequence[Candidate], around: Surroundings) -> bool:
+    """Whether ``settle_accepted`` writes these candidates through direct statements only, so
+    that its writes can go in a pipeline: a bad parking's offence and a reversed rebalancing
+    bonus go through the ORM. With no incentive map in force there is no bonus at all."""
+    if any(c.parking is not None and not c.parking.allowed for c in candidates):
+        return False
+    return not candidates or not around.incentive_maps()
+
+
 @dataclasses.dataclass(frozen=True)
 class _OffenceTrip:
     uid: str

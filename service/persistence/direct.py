@@ -426,6 +426,18 @@ def pipelined(session: Session) -> Iterator[None]:
         raise _as_sqlalchemy(error, connection.dialect) from error
 
 
+def commit_sent(session: Session) -> None:
+    """Inside ``pipelined`` on PostgreSQL: COMMIT, sent with the statements before it, so the
+    pipeline's one round trip carries them all (psycopg's own ``commit`` would wait for its
+    answer, and leaving the pipeline would then wait once more). It must be the transaction's
+    last statement: the session's own commit then finds the transaction over and sends
+    nothing. Should a statement before it fail, the database skips the COMMIT, the error is
+    raised on leaving the pipeline, and the session rolls the transaction back as usual."""
+    if not pipelining(session):
+        raise RuntimeError("commit_sent belongs inside pipelined")
+    _sent(session, lambda cursor: cursor.execute("COMMIT"), lambda cursor: None)()
+
+
 def pipelining(session: Session) -> bool:
     """Whether statements sent on the session now go in a pipeline (``pipelined``)."""
     if not is_postgres(session):
