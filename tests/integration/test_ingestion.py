@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from service.app import create_app
@@ -35,6 +36,7 @@ from service.planner import journal
 from service.usecases import consents, ledger_ops, operator_trips
 from tests.factories import open_rider
 from tests.geo_fixtures import CITY_ZONES, FAR_AWAY, IN_CORRAL, IN_PLAZA, STREET, feature, square
+from tests.round_trips import round_trip_relay
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 LOCK_HELD_S = 2.0  # how long a test holds riders' account locks, as a batch would
@@ -869,3 +871,57 @@ def _with_children(node):
     yield node
     for child in node.get("Plans", []):
         yield from _with_children(child)
+
+
+def _postgres_app_through(relay_port, postgres_url, tmp_path):
+    url = make_url(postgres_url).set(host="127.0.0.1", port=relay_port)
+    app = create_app({"database_url": url.render_as_string(hide_password=False),
+                      "var_dir": tmp_path / "var", "redis_url": None})  # fmt: skip
+    svc = app.extensions["greenpoints"]
+    _, admin = _admin(svc)
+    assert app.test_client().post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
+    return app, svc
+
+
+def test_a_one_trip_request_waits_for_postgres_four_times(postgres_url, tmp_path, monkeypatch):
+    """BEGIN (psycopg waits for it), the consents with the licence, the locks with what is read
+    under them, then the credit, the trip, its journal rows and COMMIT together."""
+    target = make_url(postgres_url)
+    with round_trip_relay(target.host or "127.0.0.1", target.port or 5432) as relay:
+        app, svc = _postgres_app_through(relay.port, postgres_url, tmp_path)
+        try:
+            operator_id, headers = _operator(svc)
+            riders = [_linked_rider(svc, operator_id) for _ in range(3)]
+            monkeypatch.setattr(svc.folding, "after_commit", lambda: None)  # folds are apart
+            client = app.test_client()
+            warm_up, _ = _linked_rider(svc, operator_id)  # the first builds the zone index
+            _post(client, headers, [_trip(warm_up)])
+            waits = []
+            for rider_ref, _ in riders:
+                before = relay.round_trips
+                [result] = _post(client, headers, [_trip(rider_ref)])["results"]
+                waits.append(relay.round_trips - before)
+                assert (result["status"], result["points"]) == ("credited", 230)
+            assert waits == [4, 4, 4]
+            assert [_pending(svc, account) for _, account in riders] == [230, 230, 230]
+        finally:
+            svc.db.dispose()
+
+
+def test_a_write_failing_beside_the_commit_leaves_nothing(svc, client, city, monkeypatch):
+    """The last round trip carries the credit, the trip and COMMIT: a trip row the database
+    refuses there (a mode its check does not know) must take the credit with it."""
+    operator_id, headers = _operator(svc)
+    rider_ref, account_id = _linked_rider(svc, operator_id)
+    trip_row = store.trip_row
+    monkeypatch.setattr(store, "trip_row",
+                        lambda *args: {**trip_row(*args), "mode": "hovercraft"})  # fmt: skip
+    refused = client.post("/v1/trips", headers=headers, json={"trips": [_trip(rider_ref)]})
+    assert refused.status_code == 500
+    with svc.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Trip)) == 0
+    assert _pending(svc, account_id) == 0
+    monkeypatch.setattr(store, "trip_row", trip_row)
+    [result] = _post(client, headers, [_trip(rider_ref)])["results"]
+    assert (result["status"], result["points"]) == ("credited", 230)
+    assert _pending(svc, account_id) == 230
