@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.persistence import pipelined_begin
 from service.persistence.liveness import ping_psycopg_only_in_doubt
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -48,6 +49,7 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
         json_deserializer=orjson.loads,
     )
     ping_psycopg_only_in_doubt(engine)
+    pipelined_begin.install(engine)
     return engine
 
 

@@ -39,6 +39,8 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.types import TypeDecorator
 
+from service.persistence import pipelined_begin
+
 # A run with a list longer than this is planned for its values (see above).
 GENERIC_PLAN_MAX_VALUES = 50
 
@@ -419,8 +421,14 @@ def pipelined(session: Session) -> Iterator[None]:
     if pipelining(session):  # inside another: that one's end waits for everything
         yield
         return
+    driver = connection.connection.driver_connection
+    begin = None
+    if pipelined_begin.owes_begin(driver):  # type: ignore[arg-type]
+        begin = pipelined_begin.switch_to_own_begin(driver, connection.connection.info)  # type: ignore[arg-type]
     try:
-        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+        with driver.pipeline():  # type: ignore[union-attr]
+            if begin is not None:
+                driver.execute(begin)  # type: ignore[union-attr]
             yield
     except psycopg.Error as error:
         raise _as_sqlalchemy(error, connection.dialect) from error

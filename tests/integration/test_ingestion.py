@@ -883,9 +883,9 @@ def _postgres_app_through(relay_port, postgres_url, tmp_path):
     return app, svc
 
 
-def test_a_one_trip_request_waits_for_postgres_four_times(postgres_url, tmp_path, monkeypatch):
-    """BEGIN (psycopg waits for it), the consents with the licence, the locks with what is read
-    under them, then the credit, the trip, its journal rows and COMMIT together."""
+def test_a_one_trip_request_waits_for_postgres_three_times(postgres_url, tmp_path, monkeypatch):
+    """BEGIN with the consents and the licence, the locks with what is read under them, then
+    the credit, the trip, its journal rows and COMMIT together."""
     target = make_url(postgres_url)
     with round_trip_relay(target.host or "127.0.0.1", target.port or 5432) as relay:
         app, svc = _postgres_app_through(relay.port, postgres_url, tmp_path)
@@ -902,7 +902,7 @@ def test_a_one_trip_request_waits_for_postgres_four_times(postgres_url, tmp_path
                 [result] = _post(client, headers, [_trip(rider_ref)])["results"]
                 waits.append(relay.round_trips - before)
                 assert (result["status"], result["points"]) == ("credited", 230)
-            assert waits == [4, 4, 4]
+            assert waits == [3, 3, 3]
             assert [_pending(svc, account) for _, account in riders] == [230, 230, 230]
         finally:
             svc.db.dispose()
