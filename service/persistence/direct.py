@@ -412,7 +412,8 @@ def pipelined(session: Session) -> Iterator[None]:
     statement, a read, or on leaving at the latest). Only this module's statements and
     ``bulk``'s writes go inside: SQLAlchemy looks at a result before a pipeline has it, and
     COPY cannot run in one (``bulk`` sends INSERTs there instead). Inside another, it adds to
-    that one: leaving it waits for nothing, the outermost does."""
+    that one: leaving it waits for nothing, the outermost does. When the transaction has not
+    begun yet, its BEGIN goes first in this pipeline's round trip (``pipelined_begin``)."""
     if not is_postgres(session):
         yield
         return
