@@ -8,7 +8,8 @@ import contextlib
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 POLL_S = 0.05
 
@@ -35,7 +36,7 @@ class RoundTripRelay:
             thread.join(timeout=5)
         self._listener.close()
 
-    def _spawn(self, target, *args) -> None:  # type: ignore[no-untyped-def]
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -50,23 +51,29 @@ class RoundTripRelay:
             self._spawn(self._relay, client)
 
     def _relay(self, client: socket.socket) -> None:
-        with client, socket.create_connection(self._target) as server:
-            client_spoke = False
-            while not self._stopped.is_set():
-                ready, _, _ = select.select([client, server], [], [], POLL_S)
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    if sock is client:
-                        server.sendall(data)
-                        client_spoke = True
-                        continue
-                    if client_spoke:
-                        with self._count_lock:
-                            self.round_trips += 1
-                        client_spoke = False
-                    client.sendall(data)
+        try:
+            with client, socket.create_connection(self._target) as server:
+                self._pass_on(client, server)
+        except OSError:
+            return  # either side went away: the driver sees that for itself
+
+    def _pass_on(self, client: socket.socket, server: socket.socket) -> None:
+        client_spoke = False
+        while not self._stopped.is_set():
+            ready, _, _ = select.select([client, server], [], [], POLL_S)
+            for sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                if sock is client:
+                    server.sendall(data)
+                    client_spoke = True
+                    continue
+                if client_spoke:
+                    with self._count_lock:
+                        self.round_trips += 1
+                    client_spoke = False
+                client.sendall(data)
 
 
 @contextlib.contextmanager
