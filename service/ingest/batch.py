@@ -336,37 +336,29 @@ class Ingestor:
         fresh = self._answer_stored(candidates, stored, writing.results, writing.failures)
         evaluate(fresh, context)
         accepted = [c for c in fresh if not c.reasons and c.account_id]
-        if (len(fresh) <= bulk.FEW_ROWS and direct.is_postgres(session)
-                and store.settles_directly(accepted, around)):  # fmt: skip
-            return fresh, self._write_and_commit(writing, fresh, accepted, around)
-        store.settle_accepted(session, self.policy, self.rules, self.parking_rules,
-                              accepted, operator_id, now, around, writing.zones.index)  # fmt: skip
-        inserted = self._insert([store.trip_row(c, operator_id, now) for c in fresh], session)
-        return fresh, inserted
-
-    def _write_and_commit(
-        self,
-        writing: _Writing,
-        fresh: list[Candidate],
-        accepted: list[Candidate],
-        around: store.Surroundings,
-    ) -> set[str]:
-        """``_settle_few``'s writes and the commit in one round trip (PostgreSQL): the credits,
-        the trips, their journal rows, then COMMIT, all in one pipeline. The trips go in with
-        a plain INSERT, so a trip stored meanwhile by a request holding none of these locks
-        fails the transaction on its unique key before the COMMIT, and the batch is judged
-        again (as ``StoredMeanwhile`` has it on the other path). Returns the uids inserted:
-        all of them."""
-        session, operator_id, now = writing.session, writing.operator_id, writing.now
-        with direct.pipelined(session):
+        # On PostgreSQL, when settling needs no ORM write, the credits, the trips and COMMIT
+        # share one round trip (``_insert_and_commit``).
+        together = (len(fresh) <= bulk.FEW_ROWS and direct.is_postgres(session)
+                    and store.settles_directly(accepted, around))  # fmt: skip
+        with direct.pipelined(session) if together else contextlib.nullcontext():
             store.settle_accepted(
                 session, self.policy, self.rules, self.parking_rules, accepted, operator_id, now,
                 around, writing.zones.index,
             )  # fmt: skip
             rows = [store.trip_row(c, operator_id, now) for c in fresh]
-            bulk.insert_rows(session, store.TRIPS, rows)
-            planner.add_trips(session, rows, self.policy.zone)
-            direct.commit_sent(session)
+            if together:
+                return fresh, self._insert_and_commit(rows, session)
+        return fresh, self._insert(rows, session)
+
+    def _insert_and_commit(self, rows: list[dict[str, Any]], session: Session) -> set[str]:
+        """Inside ``_settle_few``'s pipeline, after its credits: the trips, their journal rows,
+        then COMMIT, all sent without waiting. The trips go in with a plain INSERT, so a trip
+        stored meanwhile by a request holding none of these locks fails the transaction on its
+        unique key before the COMMIT, and the batch is judged again (as ``StoredMeanwhile``
+        has it in ``_insert``). Returns the uids inserted: all of them."""
+        bulk.insert_rows(session, store.TRIPS, rows)
+        planner.add_trips(session, rows, self.policy.zone)
+        direct.commit_sent(session)
         return {row["uid"] for row in rows}
 
     def _lock(

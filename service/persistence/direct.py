@@ -423,9 +423,7 @@ def pipelined(session: Session) -> Iterator[None]:
         yield
         return
     driver = connection.connection.driver_connection
-    begin = None
-    if pipelined_begin.owes_begin(driver):  # type: ignore[arg-type]
-        begin = pipelined_begin.switch_to_own_begin(driver, connection.connection.info)  # type: ignore[arg-type]
+    begin = pipelined_begin.own_begin(driver, connection.connection.info)  # type: ignore[arg-type]
     try:
         with driver.pipeline():  # type: ignore[union-attr]
             if begin is not None:

@@ -37,14 +37,12 @@ def begin_command(driver: psycopg.Connection) -> str:
     return " ".join(words)
 
 
-def owes_begin(driver: psycopg.Connection) -> bool:
-    """Whether psycopg would begin a transaction before the next statement."""
-    return not driver.autocommit and driver.info.transaction_status == pq.TransactionStatus.IDLE
-
-
-def switch_to_own_begin(driver: psycopg.Connection, info: dict[str, Any]) -> str:
-    """Turn autocommit on so that psycopg sends no BEGIN (it waits for none either), and mark
-    the connection in its pool record's ``info``; returns the BEGIN to queue instead."""
+def own_begin(driver: psycopg.Connection, info: dict[str, Any]) -> str | None:
+    """When psycopg would begin a transaction before the next statement: turn autocommit on,
+    so that it sends no BEGIN (and waits for none), mark the connection in its pool record's
+    ``info``, and return the BEGIN to queue instead. Otherwise None."""
+    if driver.autocommit or driver.info.transaction_status != pq.TransactionStatus.IDLE:
+        return None
     command = begin_command(driver)
     driver.autocommit = True
     info[SWITCHED] = True
