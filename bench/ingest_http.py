@@ -271,11 +271,21 @@ def _percentile(values: list[float], fraction: float) -> float:
 # -- profiling -------------------------------------------------------------------------------
 
 
-def _profiler(pid: int, output: str, seconds: int) -> subprocess.Popen:
+@contextlib.contextmanager
+def _profiled(pid: int, output: str | None, seconds: int = 600) -> Iterator[None]:
+    """Around a phase: py-spy samples the process ``pid`` into ``output`` (raw), if given."""
+    if output is None:
+        yield
+        return
     py_spy = Path(sys.executable).parent / "py-spy"
     command = [str(py_spy), "record", "-p", str(pid), "-d", str(seconds), "-f", "raw",
                "-o", output, "--nonblocking"]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1)  # py-spy attaches
+        yield
+    finally:
+        _stop_profiler(profiler)
 
 
 def _stop_profiler(profiler: subprocess.Popen) -> None:
@@ -488,7 +498,6 @@ def run(
 
     workdir = Path(tempfile.mkdtemp(prefix="gp-bench-"))
     server: subprocess.Popen | None = None
-    profiler: subprocess.Popen | None = None
     problems: collections.Counter = collections.Counter()
     try:
         with fresh_postgres_database(admin_url) as service_url:
@@ -512,9 +521,6 @@ def run(
             problems.update(warm_problems)
             analyze(service_url)  # the warm-up's trips and ledger rows counted, as in service
 
-            if args.profile:
-                profiler = _profiler(_workers(server.pid)[0], args.profile, 600)
-                time.sleep(1)  # py-spy attaches
             answers, round_rates, round_spreads = [], [], []
             workers = _workers(server.pid)
             by_statement = (
@@ -522,16 +528,17 @@ def run(
                 if args.statements
                 else contextlib.nullcontext([])
             )
-            with by_statement as per_statement, Meter(workers) as batch_meter:
+            with (
+                _profiled(workers[0], args.profile),
+                by_statement as per_statement,
+                Meter(workers) as batch_meter,
+            ):
                 for batches in round_bodies:
                     started = time.perf_counter()
                     with connections.spread(port, workers, args.concurrency) as held:
                         answers += _send_all(port, token, batches, args.concurrency)
                     round_rates.append(args.batches * BATCH / (time.perf_counter() - started))
                     round_spreads.append(held)
-            if profiler is not None:
-                _stop_profiler(profiler)
-                profiler = None
             batch_credited, batch_problems = _check(answers, args.rounds * args.batches * BATCH)
             problems.update(batch_problems)
             # Each side's best round: the machine's slow spells only ever lower a round.
@@ -539,15 +546,14 @@ def run(
             seconds = [answer[2] for answer in answers]
             quarter = max(1, len(seconds) // 4)
 
-            if args.profile_singles:
-                profiler = _profiler(workers[0], args.profile_singles, 600)
-                time.sleep(1)  # py-spy attaches
-            with _client_garbage_settled(), Meter(workers) as single_meter:
+            with (
+                _profiled(workers[0], args.profile_singles),
+                _client_garbage_settled(),
+                Meter(workers) as single_meter,
+            ):
                 single_answers, latencies, achieved = _open_loop(
                     port, token, singles, args.rate, threads=16
                 )
-            if profiler is not None:
-                _stop_profiler(profiler)
             single_credited, single_problems = _check(single_answers, len(singles))
             problems.update(single_problems)
 
@@ -562,8 +568,6 @@ def run(
             rows = _export(service_url, "b")
         floor_runs = _floor(admin_url, rows, args.rounds * args.batches * BATCH, args.floor_rounds)
     finally:
-        if profiler is not None and profiler.poll() is None:
-            _stop_profiler(profiler)
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
