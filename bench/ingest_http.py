@@ -21,8 +21,9 @@ transaction sums to zero runs after the entries' COPY). No HTTP, no validation. 
 Each batch round also reports how the client's kept-alive connections fell across the two
 workers (``bench.connections``): all four on one worker caps a round whatever the code does.
 
-With ``--statements`` (``pg_stat_statements`` loaded: ``bench.statements``), the batches also
-report PostgreSQL's execution and planning time per batch, statement by statement.
+With ``--statements`` (``pg_stat_statements`` loaded: ``bench.statements``), both phases also
+report PostgreSQL's execution and planning time statement by statement: per batch, and per
+single-trip request.
 
 Both phases and the floor also report the CPU they cost, read from ``/proc`` (``bench.cpu``): the
 workers', PostgreSQL's and this client's, per 1000 trips or per request. On a shared 2-core
@@ -546,8 +547,14 @@ def run(
             seconds = [answer[2] for answer in answers]
             quarter = max(1, len(seconds) // 4)
 
+            by_single_statement = (
+                statement_times(libpq(service_url), len(singles))
+                if args.statements
+                else contextlib.nullcontext([])
+            )
             with (
                 _profiled(workers[0], args.profile_singles),
+                by_single_statement as per_single_statement,
                 _client_garbage_settled(),
                 Meter(workers) as single_meter,
             ):
@@ -611,6 +618,8 @@ def run(
             print(f"  {times:6d}  {what}")
     if per_statement:
         print_statement_times(per_statement, f"batch of {BATCH} trips")
+    if per_single_statement:
+        print_statement_times(per_single_statement, "single-trip request")
     if args.profile:
         _summarise_profile(args.profile)
 
@@ -683,7 +692,7 @@ def main() -> None:
     parser.add_argument(
         "--statements",
         action="store_true",
-        help="PostgreSQL's time by statement in the batches (bench/statements.py)",
+        help="PostgreSQL's time by statement in both phases (bench/statements.py)",
     )
     run_from_command_line(run, parser)
 
