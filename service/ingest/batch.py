@@ -328,6 +328,7 @@ class Ingestor:
         """Judge and write a few trips inside the transaction: fewer round trips, and the
         riders' locks come first."""
         session, operator_id, now = writing.session, writing.operator_id, writing.now
+        direct.plan_generically(session)  # with BEGIN, in the consents' round trip
         context = self._context(session, operator_id, candidates, now, writing.zones)
         consents = context.consents
         crediting = [(consents[c.trip.rider_ref].account_id, c) for c in candidates

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import bindparam, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.persistence import bulk, direct
 from service.persistence.database import Database
@@ -354,3 +355,37 @@ def test_a_pipeline_inside_another_adds_to_it(postgres_url):
     finally:
         db.dispose()
     assert stored == ["credit:trip:after", "credit:trip:new"]
+
+
+def test_generic_plans_hold_for_their_own_transaction_only(postgres_url):
+    """``plan_generically`` reaches the server with the transaction's first pipeline and ends
+    with it, committed or rolled back: the connection's next transaction plans as usual."""
+    db = Database.from_url(postgres_url)
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+
+    def plan_cache_mode(session) -> str:
+        return session.execute(text("SHOW plan_cache_mode")).scalar_one()
+
+    try:
+        with db.engine.connect() as connection:  # one connection throughout
+            with Session(bind=connection) as session, session.begin():
+                direct.plan_generically(session)
+                with direct.pipelined(session):
+                    direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:g", moment)])
+                during = plan_cache_mode(session)
+            with Session(bind=connection) as session, session.begin():
+                after_commit = plan_cache_mode(session)
+            with (
+                pytest.raises(IntegrityError),
+                Session(bind=connection) as session,
+                session.begin(),
+            ):
+                direct.plan_generically(session)
+                with direct.pipelined(session):  # the same id again: refused, rolled back
+                    direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:g", moment)])
+            with Session(bind=connection) as session, session.begin():
+                after_rollback = plan_cache_mode(session)
+    finally:
+        db.dispose()
+    assert during == "force_generic_plan"
+    assert (after_commit, after_rollback) == ("auto", "auto")

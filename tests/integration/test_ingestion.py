@@ -908,6 +908,37 @@ def test_a_one_trip_request_waits_for_postgres_three_times(postgres_url, tmp_pat
             svc.db.dispose()
 
 
+def test_a_one_trip_requests_lookups_run_on_generic_plans(postgres_url, tmp_path, monkeypatch):
+    """psycopg prepares a statement from its sixth run; PostgreSQL would still plan each run
+    for its one value (its generic plan assumes ten), which took about a third of a one-trip
+    request's statement time. The few-trip transaction asks for generic plans instead."""
+    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
+                      "redis_url": None})  # fmt: skip
+    svc = app.extensions["greenpoints"]
+    try:
+        _, admin = _admin(svc)
+        assert app.test_client().post("/v1/fences", headers=admin,
+                                      json=CITY_ZONES).status_code == 201  # fmt: skip
+        operator_id, headers = _operator(svc)
+        riders = [_linked_rider(svc, operator_id) for _ in range(8)]
+        monkeypatch.setattr(svc.folding, "after_commit", lambda: None)  # one connection at work
+        client = app.test_client()
+        for rider_ref, _ in riders:  # runs 6 to 8 of each statement are prepared
+            [result] = _post(client, headers, [_trip(rider_ref)])["results"]
+            assert result["status"] == "credited"
+        with svc.db.reading() as session:
+            prepared = session.execute(text(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+            )).all()  # fmt: skip
+    finally:
+        svc.db.dispose()
+    lookups = ("FROM consents", "FOR NO KEY UPDATE", "FROM trips", "FROM daily_credits")
+    plans = {lookup: (generic, custom) for statement, generic, custom in prepared
+             for lookup in lookups if lookup in statement}  # fmt: skip
+    assert set(plans) == set(lookups)
+    assert all(custom == 0 and generic == 3 for generic, custom in plans.values()), plans
+
+
 def test_a_write_failing_beside_the_commit_leaves_nothing(svc, client, city, monkeypatch):
     """The last round trip carries the credit, the trip and COMMIT: a trip row the database
     refuses there (a mode its check does not know) must take the credit with it."""
