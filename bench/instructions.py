@@ -15,7 +15,11 @@ process under ``valgrind --tool=callgrind`` builds the app and sends batches thr
 process (Flask's test client): two to warm up, uncounted, then ``--batches`` with the counting
 switched on around them only (``callgrind_control``). Every trip must be credited.
 
-    python -m bench.instructions [--batches 3] [--riders 2000]
+With ``--singles N`` it counts N one-trip requests instead, sent one after another after the
+same two batches and ``WARM_SINGLES`` one-trip requests uncounted: the figure per request for
+the single-trip path, whose latency depends on its CPU.
+
+    python -m bench.instructions [--batches 3] [--riders 2000] [--singles 300]
     # needs valgrind (Debian's package); TEST_POSTGRES_URL, else PostgreSQL on 127.0.0.1
 """
 
@@ -38,6 +42,7 @@ from bench.riders import Trips, prepare
 
 BATCH = 1000
 WARM_BATCHES = 2
+WARM_SINGLES = 50
 CHILD_TIMEOUT_S = 1800
 CHILD_FLAG = "--counted-child"
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +76,11 @@ def _child(spec_path: str) -> None:
     trips = Trips(spec["refs"])
     warm = _send(client, trips.bodies(WARM_BATCHES, BATCH, "w"), headers)
     analyze(os.environ["DATABASE_URL"])  # as autovacuum keeps a live database
-    counted_bodies = trips.bodies(spec["batches"], BATCH, "b")
+    if spec["singles"]:
+        warm += _send(client, trips.bodies(WARM_SINGLES, 1, "ws"), headers)
+        counted_bodies = trips.bodies(spec["singles"], 1, "s")
+    else:
+        counted_bodies = trips.bodies(spec["batches"], BATCH, "b")
     settle_garbage_collector()  # as ``greenpoints serve`` does
     _counting("on")
     counted = _send(client, counted_bodies, headers)
@@ -79,13 +88,13 @@ def _child(spec_path: str) -> None:
     Path(spec_path).with_suffix(".out").write_text(json.dumps([warm, counted]))
 
 
-def run(*, batches: int = 3, riders: int = 2000) -> list[dict[str, object]]:
+def run(*, batches: int = 3, riders: int = 2000, singles: int = 0) -> list[dict[str, object]]:
     """The figures, after printing them and writing ``bench/results/instructions.json``."""
     valgrind = shutil.which("valgrind")
     if valgrind is None or shutil.which("callgrind_control") is None:
         raise BenchError("valgrind is needed: apt-get install valgrind")
-    if batches < 1:
-        raise BenchError("--batches must be at least 1")
+    if batches < 1 or singles < 0:
+        raise BenchError("--batches must be at least 1, --singles at least 0")
     from tests.servers import fresh_postgres_database
 
     with (
@@ -95,7 +104,7 @@ def run(*, batches: int = 3, riders: int = 2000) -> list[dict[str, object]]:
         prepared = prepare(url, Path(workdir), riders)
         spec = Path(workdir) / "spec.json"
         spec.write_text(json.dumps({"token": prepared.token, "refs": prepared.refs,
-                                    "batches": batches}))  # fmt: skip
+                                    "batches": batches, "singles": singles}))  # fmt: skip
         counts = Path(workdir) / "callgrind.out"
         child = subprocess.run(
             [valgrind, "--tool=callgrind", "--instr-atstart=no",
@@ -108,18 +117,21 @@ def run(*, batches: int = 3, riders: int = 2000) -> list[dict[str, object]]:
             raise BenchError(f"the counted process failed: {child.stderr.decode()[-1500:]}")
         warm, credited = json.loads(spec.with_suffix(".out").read_text())
         total = _TOTAL.search(counts.read_bytes())
-    expected = batches * BATCH
-    if warm != WARM_BATCHES * BATCH or credited != expected:
+    expected = singles or batches * BATCH
+    warm_expected = WARM_BATCHES * BATCH + (WARM_SINGLES if singles else 0)
+    if warm != warm_expected or credited != expected:
         raise BenchError(f"credited {warm} warm-up and {credited} counted trips, not all")
     if total is None:
         raise BenchError("callgrind wrote no total")
     instructions = int(total.group(1))
-    print(f"{batches} batches of {BATCH} trips: {instructions:,} instructions in the service's "
-          f"process while they were answered")  # fmt: skip
+    what = f"{singles} one-trip requests" if singles else f"{batches} batches of {BATCH} trips"
+    print(f"{what}: {instructions:,} instructions in the service's process while they were "
+          f"answered")  # fmt: skip
+    name, unit = (("ingest_single_instructions_per_request", "instructions/request") if singles
+                  else ("ingest_batch_instructions_per_trip", "instructions/trip"))  # fmt: skip
     rows: list[dict[str, object]] = [
-        {"name": "ingest_batch_instructions_per_trip", "value": round(instructions / expected),
-         "unit": "instructions/trip", "baseline": None, "ratio": None, "target": None,
-         "met": None},
+        {"name": name, "value": round(instructions / expected), "unit": unit, "baseline": None,
+         "ratio": None, "target": None, "met": None},
     ]  # fmt: skip
     report("instructions", rows)
     return rows
@@ -132,6 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=3, help="counted 1000-trip batches")
     parser.add_argument("--riders", type=int, default=2000)
+    parser.add_argument(
+        "--singles", type=int, default=0, help="count this many one-trip requests, not batches"
+    )
     run_from_command_line(run, parser)
 
 

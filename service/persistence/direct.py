@@ -413,7 +413,8 @@ def pipelined(session: Session) -> Iterator[None]:
     ``bulk``'s writes go inside: SQLAlchemy looks at a result before a pipeline has it, and
     COPY cannot run in one (``bulk`` sends INSERTs there instead). Inside another, it adds to
     that one: leaving it waits for nothing, the outermost does. When the transaction has not
-    begun yet, its BEGIN goes first in this pipeline's round trip (``pipelined_begin``)."""
+    begun yet, its BEGIN goes first in this pipeline's round trip (``pipelined_begin``), then
+    any setting asked for meanwhile (``plan_generically``)."""
     if not is_postgres(session):
         yield
         return
