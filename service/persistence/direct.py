@@ -43,6 +43,8 @@ from service.persistence import pipelined_begin
 
 # A run with a list longer than this is planned for its values (see above).
 GENERIC_PLAN_MAX_VALUES = 50
+# ``Session.info`` key: this transaction asked for generic plans (``plan_generically``).
+_GENERIC_PLANS = "greenpoints.generic_plans"
 
 Build = Callable[[str], Executable]  # the statement for a dialect ("postgresql", "sqlite")
 Processor = Callable[[Any], Any]
@@ -448,9 +450,6 @@ def plan_generically(session: Session) -> None:
     says."""
     if is_postgres(session):
         session.info[_GENERIC_PLANS] = True
-
-
-_GENERIC_PLANS = "greenpoints.generic_plans"
 
 
 def _send_settings(session: Session, driver: Any) -> None:
