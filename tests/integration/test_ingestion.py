@@ -873,14 +873,19 @@ def _with_children(node):
         yield from _with_children(child)
 
 
-def _postgres_app_through(relay_port, postgres_url, tmp_path):
-    url = make_url(postgres_url).set(host="127.0.0.1", port=relay_port)
-    app = create_app({"database_url": url.render_as_string(hide_password=False),
-                      "var_dir": tmp_path / "var", "redis_url": None})  # fmt: skip
+def _postgres_app(database_url, tmp_path):
+    """An app of its own on ``database_url`` (no Redis), with the city's zones."""
+    app = create_app({"database_url": database_url, "var_dir": tmp_path / "var",
+                      "redis_url": None})  # fmt: skip
     svc = app.extensions["greenpoints"]
     _, admin = _admin(svc)
     assert app.test_client().post("/v1/fences", headers=admin, json=CITY_ZONES).status_code == 201
     return app, svc
+
+
+def _postgres_app_through(relay_port, postgres_url, tmp_path):
+    url = make_url(postgres_url).set(host="127.0.0.1", port=relay_port)
+    return _postgres_app(url.render_as_string(hide_password=False), tmp_path)
 
 
 def test_a_one_trip_request_waits_for_postgres_three_times(postgres_url, tmp_path, monkeypatch):
@@ -912,13 +917,8 @@ def test_a_one_trip_requests_lookups_run_on_generic_plans(postgres_url, tmp_path
     """psycopg prepares a statement from its sixth run; PostgreSQL would still plan each run
     for its one value (its generic plan assumes ten), which took about a third of a one-trip
     request's statement time. The few-trip transaction asks for generic plans instead."""
-    app = create_app({"database_url": postgres_url, "var_dir": tmp_path / "var",
-                      "redis_url": None})  # fmt: skip
-    svc = app.extensions["greenpoints"]
+    app, svc = _postgres_app(postgres_url, tmp_path)
     try:
-        _, admin = _admin(svc)
-        assert app.test_client().post("/v1/fences", headers=admin,
-                                      json=CITY_ZONES).status_code == 201  # fmt: skip
         operator_id, headers = _operator(svc)
         riders = [_linked_rider(svc, operator_id) for _ in range(8)]
         monkeypatch.setattr(svc.folding, "after_commit", lambda: None)  # one connection at work
