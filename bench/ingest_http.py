@@ -68,7 +68,7 @@ from bench.database import analyze, database_copy, libpq, postgres_admin_url
 from bench.http_load import gunicorn
 from bench.report import BenchError, report, run_from_command_line
 from bench.riders import POINTS_PER_TRIP, Trips, prepare
-from bench.statements import print_statement_times, statement_times
+from bench.statements import StatementTime, print_statement_times, statement_times
 from tests.servers import free_port, wait_for_port
 
 BATCH = 1000
@@ -287,6 +287,14 @@ def _profiled(pid: int, output: str | None, seconds: int = 600) -> Iterator[None
         yield
     finally:
         _stop_profiler(profiler)
+
+
+def _statement_times(
+    wanted: bool, url: str, units: int
+) -> contextlib.AbstractContextManager[list[StatementTime]]:
+    """Around a phase: PostgreSQL's time by statement per ``units`` (``bench.statements``)
+    when ``--statements`` asks for it, else an empty list."""
+    return statement_times(libpq(url), units) if wanted else contextlib.nullcontext([])
 
 
 def _stop_profiler(profiler: subprocess.Popen) -> None:
@@ -524,11 +532,8 @@ def run(
 
             answers, round_rates, round_spreads = [], [], []
             workers = _workers(server.pid)
-            by_statement = (
-                statement_times(libpq(service_url), args.rounds * args.batches)
-                if args.statements
-                else contextlib.nullcontext([])
-            )
+            by_statement = _statement_times(args.statements, service_url,
+                                            args.rounds * args.batches)  # fmt: skip
             with (
                 _profiled(workers[0], args.profile),
                 by_statement as per_statement,
@@ -547,11 +552,7 @@ def run(
             seconds = [answer[2] for answer in answers]
             quarter = max(1, len(seconds) // 4)
 
-            by_single_statement = (
-                statement_times(libpq(service_url), len(singles))
-                if args.statements
-                else contextlib.nullcontext([])
-            )
+            by_single_statement = _statement_times(args.statements, service_url, len(singles))
             with (
                 _profiled(workers[0], args.profile_singles),
                 by_single_statement as per_single_statement,
