@@ -183,11 +183,11 @@ def add_to(
             [{"k": k, "d": deltas[k]} for k in keys],
         )
         return
-    with driver_cursor(session) as cursor:
-        cursor.execute(
-            _add_to_statement(table.name, column, key),
-            (array_literal(keys), array_literal(deltas[k] for k in keys)),
-        )
+    direct.send_text(
+        session,
+        _add_to_statement(table.name, column, key),
+        (array_literal(keys), array_literal(deltas[k] for k in keys)),
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -225,15 +225,15 @@ def put_totals(
         rows = [{keys[0]: a, keys[1]: b, column: totals[(a, b)]} for a, b in ordered]
         session.connection().execute(statement, rows)
         return
-    with driver_cursor(session) as cursor:
-        cursor.execute(
-            _put_totals_statement(table.name, keys, column, key_types),
-            (
-                array_literal(a for a, _ in ordered),
-                array_literal(b for _, b in ordered),
-                array_literal(totals[k] for k in ordered),
-            ),
-        )
+    direct.send_text(
+        session,
+        _put_totals_statement(table.name, keys, column, key_types),
+        (
+            array_literal(a for a, _ in ordered),
+            array_literal(b for _, b in ordered),
+            array_literal(totals[k] for k in ordered),
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=64)

@@ -44,7 +44,14 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
         # Sessions in UTC whatever the server's default: psycopg then returns datetimes in
         # ``datetime.UTC``, the zone the service's own datetimes carry, and comparing two
         # datetimes of one zone object skips the offset lookups a zone like 'Etc/UTC' costs.
-        connect_args={"connect_timeout": connect_timeout_s, "options": "-c timezone=UTC"},
+        # psycopg prepares nothing itself: the service's small statements are prepared by
+        # ``pipeline`` once per connection, and psycopg's own bookkeeping would deallocate
+        # them with its own (it sends DEALLOCATE ALL after every rollback).
+        connect_args={
+            "connect_timeout": connect_timeout_s,
+            "options": "-c timezone=UTC",
+            "prepare_threshold": None,
+        },
         json_serializer=json_text,
         json_deserializer=orjson.loads,
     )

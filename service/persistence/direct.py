@@ -1,21 +1,23 @@
 """Small statements built once from their SQLAlchemy Core definition and, on PostgreSQL, run
 on the session's own psycopg connection.
 
-A one-trip request sends about a dozen small statements. Through SQLAlchemy each one costs
+A one-trip request sends about fifteen small statements. Through SQLAlchemy each one costs
 more Python than the database spends on it: building the expression, its cache key, the
 execution context, parameter and result processing. Here a statement is built once per
-dialect and compiled once; on PostgreSQL each run only fills in its parameters and hands the
-compiled text to psycopg. On SQLite it runs through SQLAlchemy as any statement does. Each
+dialect and compiled once; on PostgreSQL each run only fills in its parameters and queues the
+compiled text on libpq's pipeline (``pipeline.Pipeline``: a round trip of its own, or the one
+``pipelined`` gathers). On SQLite it runs through SQLAlchemy as any statement does. Each
 statement keeps one definition.
 
 Values go in and come out through the same type processors SQLAlchemy applies.
 
-Plans: psycopg prepares a statement from its sixth run on, and PostgreSQL may then keep a
-generic plan, which cannot see how many values an ``= ANY(array)`` holds (a 1000-trip batch's
-consent lookup took 90 ms instead of 9). A run with more than ``GENERIC_PLAN_MAX_VALUES`` values
-in a list is therefore never prepared: it is planned for its values. Forcing custom plans for
-the whole session instead had PostgreSQL plan each foreign-key check and each ledger trigger
-query again for every row written, about a quarter of its CPU in a 1000-trip batch.
+Plans: a statement is prepared on its connection at its first run, and PostgreSQL may then
+keep a generic plan, which cannot see how many values an ``= ANY(array)`` holds (a 1000-trip
+batch's consent lookup took 90 ms instead of 9). A run with more than
+``GENERIC_PLAN_MAX_VALUES`` values in a list is therefore never prepared: it is planned for its
+values. Forcing custom plans for the whole session instead had PostgreSQL plan each
+foreign-key check and each ledger trigger query again for every row written, about a quarter
+of its CPU in a 1000-trip batch.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import pq
-from sqlalchemy import ColumnElement, Table, all_, any_, bindparam, cast
+from sqlalchemy import ColumnElement, Connection, Table, all_, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -40,11 +41,18 @@ from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.types import TypeDecorator
 
 from service.persistence import pipelined_begin
+from service.persistence.pipeline import Answer, Pipeline, positional
 
 # A run with a list longer than this is planned for its values (see above).
 GENERIC_PLAN_MAX_VALUES = 50
 # ``Session.info`` key: this transaction asked for generic plans (``plan_generically``).
 _GENERIC_PLANS = "greenpoints.generic_plans"
+# ``Session.info`` keys: the session's dialect, and its transaction with that transaction's
+# connection (``_dialect``, ``_connection``).
+_DIALECT = "greenpoints.dialect"
+_CONNECTION = "greenpoints.connection"
+# ``Session.info`` key: the session's open ``Pipeline`` (``pipelined``).
+_PIPELINE = "greenpoints.pipeline"
 
 Build = Callable[[str], Executable]  # the statement for a dialect ("postgresql", "sqlite")
 Processor = Callable[[Any], Any]
@@ -104,6 +112,10 @@ class _Compiled:
     sql: str
     defaults: dict[str, Any]
     processors: dict[str, Processor]
+    # The text with ``$1``-style placeholders, and the parameter each stands for (a
+    # ``Pipeline`` takes them in order).
+    query: bytes
+    order: tuple[str, ...]
 
     @classmethod
     def of(cls, statement: Executable, dialect: Dialect, **options: Any) -> _Compiled:
@@ -115,12 +127,15 @@ class _Compiled:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 processors[name] = processor
-        return cls(compiled.string, defaults, processors)
+        query, order = positional(compiled.string.encode())
+        return cls(compiled.string, defaults, processors, query, order)  # type: ignore[arg-type]
 
-    def execute(self, cursor: Any, given: Mapping[str, Any]) -> None:
-        """Run on ``cursor`` with these parameters; a run with a long list is never prepared
-        (see the module's docstring)."""
-        cursor.execute(self.sql, self.parameters(given), prepare=_prepare(given))
+    def send(self, pipeline: Pipeline, given: Mapping[str, Any]) -> Answer:
+        """Queue a run in ``pipeline``; a run with a long list is never prepared (see the
+        module's docstring)."""
+        values = self.parameters(given)
+        return pipeline.send(self.query, [values[name] for name in self.order],
+                             prepare=_preparable(given))  # fmt: skip
 
     def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
         values = {**self.defaults, **given}
@@ -183,35 +198,34 @@ class Statement:
     def send(self, session: Session, **params: Any) -> Sent:
         """Send the statement now and read its rows later: inside ``pipelined``, statements
         sent one after another cost one round trip in all, when the pipeline is left (read the
-        rows after that). Elsewhere it runs at once."""
+        rows after that; read before, they wait for everything sent so far). Elsewhere it runs
+        at once, in a round trip of its own."""
         if not is_postgres(session):
             ran = self._run(session, params)
             return Sent(lambda: ran)
         compiled = self._postgres(session)
-        return Sent(_sent(session, lambda cursor: compiled.execute(cursor, params),
-                          lambda cursor: self._fetched(session, cursor)))  # fmt: skip
+        with pipelined(session):
+            answer = compiled.send(_pipeline(session), params)  # type: ignore[arg-type]
+        return Sent(_read(session, lambda: self._processed(session, answer)))
 
     def _run(
         self, session: Session, params: Mapping[str, Any]
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         if is_postgres(session):
-            compiled = self._postgres(session)
-            with driver_cursor(session) as cursor:
-                compiled.execute(cursor, params)
-                return self._fetched(session, cursor)
+            return self.send(session, **params).read()
         session.flush()  # as on PostgreSQL: the read sees the session's pending objects
-        result = session.connection().execute(self._for(session), params)
+        result = _connection(session).execute(self._for(session), params)
         return list(result.keys()), [tuple(row) for row in result]
 
-    def _fetched(self, session: Session, cursor: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
-        rows = cursor.fetchall()  # first: in a pipeline, this waits for the result
-        if self._results is None:
-            # The statement's columns never change: psycopg builds two objects per column
-            # each time ``description`` is read, so it is read once.
-            description = cursor.description or ()
-            dialect = session.get_bind().dialect
+    def _processed(
+        self, session: Session, answer: Answer
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names, and the rows through the columns' result processors."""
+        rows = answer.rows()
+        if self._results is None:  # the statement's columns never change
+            description = answer.columns()
             self._names = tuple(c.name for c in description)
-            self._results = _Results.of(self._for(session), dialect, description)
+            self._results = _Results.of(self._for(session), _dialect(session), description)
         return list(self._names), self._results.apply(rows)
 
     def scalars(self, session: Session, **params: Any) -> list[Any]:
@@ -219,7 +233,7 @@ class Statement:
         return [row[0] for row in self.rows(session, **params)]
 
     def _for(self, session: Session) -> Executable:
-        name = session.get_bind().dialect.name
+        name = _dialect(session).name
         built = self._built.get(name)
         if built is None:
             with self._lock:
@@ -228,43 +242,32 @@ class Statement:
 
     def _postgres(self, session: Session) -> _Compiled:
         if self._compiled is None:
-            dialect = session.get_bind().dialect
+            dialect = _dialect(session)
             compiled = _Compiled.of(self._for(session), dialect)
             with self._lock:
                 self._compiled = self._compiled or compiled
         return self._compiled
 
 
-def _prepare(params: Mapping[str, Any]) -> bool | None:
-    """psycopg's ``prepare`` for a run with these parameters: never for a long list, else
-    psycopg's own choice."""
+def _preparable(params: Mapping[str, Any]) -> bool:
+    """Whether a run with these parameters may use a prepared statement: not with a long
+    list."""
     for value in params.values():
         if isinstance(value, (list, tuple, set)) and len(value) > GENERIC_PLAN_MAX_VALUES:
             return False
-    return None
+    return True
 
 
-def _sent(
-    session: Session, execute: Callable[[Any], None], fetch: Callable[[Any], Fetched]
-) -> Callable[[], Fetched]:
-    """Run ``execute`` now on a cursor of the session's psycopg connection; what it returns
-    runs ``fetch`` on that cursor, once, and closes it. Errors surface as SQLAlchemy's."""
-    connection = session.connection()
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        execute(cursor)
-    except psycopg.Error as error:
-        cursor.close()
-        raise _as_sqlalchemy(error, connection.dialect) from error
+def _read(session: Session, read: Callable[[], Fetched]) -> Callable[[], Fetched]:
+    """``read``, its database errors raised as SQLAlchemy's."""
 
-    def read() -> Fetched:
-        with cursor:
-            try:
-                return fetch(cursor)
-            except psycopg.Error as error:
-                raise _as_sqlalchemy(error, connection.dialect) from error
+    def guarded() -> Fetched:
+        try:
+            return read()
+        except psycopg.Error as error:
+            raise _as_sqlalchemy(error, _dialect(session)) from error
 
-    return read
+    return guarded
 
 
 class Sent:
@@ -272,6 +275,10 @@ class Sent:
 
     def __init__(self, read: Callable[[], tuple[list[str], list[tuple[Any, ...]]]]) -> None:
         self._read = read
+
+    def read(self) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names and the rows."""
+        return self._read()
 
     def rows(self) -> list[tuple[Any, ...]]:
         return self._read()[1]
@@ -363,57 +370,69 @@ class _Insert:
         """Send the rows now; what it returns reads the keys inserted (with a key)."""
         if not is_postgres(session):
             session.flush()
-            result = session.connection().execute(self._statement("sqlite"), list(rows))
+            result = _connection(session).execute(self._statement("sqlite"), list(rows))
             keys = list(result.scalars()) if self.key else []
             return lambda: keys
-        dialect = session.get_bind().dialect
-        session.flush()
+        dialect = _dialect(session)
         per_statement = max(1, _MAX_PARAMETERS // len(self.columns))
         reads = []
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            compiled = self._compiled(dialect, len(chunk))
-            named = {f"{c}_{i}": v for i, row in enumerate(chunk) for c, v in row.items()}
-            params = compiled.parameters(named)
-            reads.append(
-                _sent(
-                    session,
-                    lambda cursor, sql=compiled.sql, params=params: cursor.execute(sql, params),
-                    lambda cursor: _returned(cursor) if self.key else [],
-                )
-            )
+        with pipelined(session):
+            pipeline: Pipeline = _pipeline(session)  # type: ignore[assignment]
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                compiled = self._compiled(dialect, len(chunk))
+                named = {f"{c}_{i}": v for i, row in enumerate(chunk) for c, v in row.items()}
+                reads.append(_read(session, self._keys_of(compiled.send(pipeline, named))))
         if len(reads) == 1:
             return reads[0]
         return lambda: [key for read in reads for key in read()]
+
+    def _keys_of(self, answer: Answer) -> Callable[[], list[Any]]:
+        """What reads the keys an INSERT sent in a pipeline returned (none without a key:
+        then nothing waits for its answer, which the round trip's end checks)."""
+        if not self.key:
+            return list
+        return lambda: [row[0] for row in answer.rows()]
 
 
 # Compiled INSERTs by (table, conflict key or "", columns).
 _INSERTS: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 
-def _returned(cursor: Any) -> list[Any]:
-    """The first column of the rows a statement with RETURNING left (in a pipeline, fetching
-    waits for them)."""
-    values: list[Any] = []
-    more = True
-    while more:
-        values.extend(row[0] for row in cursor.fetchall())
-        more = bool(cursor.nextset())
-    return values
-
-
 def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+    return _dialect(session).name == "postgresql"
+
+
+def _dialect(session: Session) -> Dialect:
+    """The dialect of the session's bind, looked up once per session."""
+    dialect = session.info.get(_DIALECT)
+    if dialect is None:
+        dialect = session.info[_DIALECT] = session.get_bind().dialect
+    return dialect  # type: ignore[no-any-return]
+
+
+def _connection(session: Session) -> Connection:
+    """``session.connection()``, looked up once per transaction: a one-trip request sends
+    about fifteen statements, and each lookup walks SQLAlchemy's transaction state (about 6 %
+    of the request's CPU). A transaction no longer active goes through SQLAlchemy again, which
+    raises as it would."""
+    transaction = session.get_transaction()
+    known = session.info.get(_CONNECTION)
+    if known is not None and known[0] is transaction and transaction.is_active:  # type: ignore[union-attr]
+        return known[1]  # type: ignore[no-any-return]
+    connection = session.connection()
+    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    return connection
 
 
 @contextlib.contextmanager
 def pipelined(session: Session) -> Iterator[None]:
-    """On PostgreSQL, the statements sent inside go in psycopg's pipeline mode: writes are
-    sent without waiting for their answers, and a read waits once for everything before it.
-    A failed statement fails the transaction, raised once psycopg reads its answer (at a later
-    statement, a read, or on leaving at the latest). Only this module's statements and
-    ``bulk``'s writes go inside: SQLAlchemy looks at a result before a pipeline has it, and
-    COPY cannot run in one (``bulk`` sends INSERTs there instead). Inside another, it adds to
+    """On PostgreSQL, the statements sent inside go in one round trip (``pipeline.Pipeline``):
+    writes are sent without waiting for their answers, and a read waits once for everything
+    before it. A failed statement fails the transaction, raised when its answer is read or on
+    leaving, at the latest. Only this module's statements and ``bulk``'s writes go inside:
+    SQLAlchemy and psycopg's cursors cannot use the connection meanwhile, and COPY cannot run
+    in one (``bulk`` sends INSERTs there instead). Inside another, it adds to
     that one: leaving it waits for nothing, the outermost does. When the transaction has not
     begun yet, its BEGIN goes first in this pipeline's round trip (``pipelined_begin``), then
     any setting asked for meanwhile (``plan_generically``)."""
@@ -421,19 +440,24 @@ def pipelined(session: Session) -> Iterator[None]:
         yield
         return
     session.flush()
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    if pipelining(session):  # inside another: that one's end waits for everything
-        _send_settings(session, driver)
+    outer = _pipeline(session)
+    if outer is not None:  # inside another: that one's end waits for everything
+        _send_settings(session, outer)
         yield
         return
+    connection = _connection(session)
+    driver = connection.connection.driver_connection
     begin = pipelined_begin.own_begin(driver, connection.connection.info)  # type: ignore[arg-type]
     try:
-        with driver.pipeline():  # type: ignore[union-attr]
-            if begin is not None:
-                driver.execute(begin)  # type: ignore[union-attr]
-            _send_settings(session, driver)
-            yield
+        with Pipeline(driver) as pipeline:  # type: ignore[arg-type]
+            session.info[_PIPELINE] = pipeline
+            try:
+                if begin is not None:
+                    pipeline.send(begin.encode(), prepare=False)
+                _send_settings(session, pipeline)
+                yield
+            finally:
+                del session.info[_PIPELINE]
     except psycopg.Error as error:
         raise _as_sqlalchemy(error, connection.dialect) from error
 
@@ -452,10 +476,10 @@ def plan_generically(session: Session) -> None:
         session.info[_GENERIC_PLANS] = True
 
 
-def _send_settings(session: Session, driver: Any) -> None:
+def _send_settings(session: Session, pipeline: Pipeline) -> None:
     """Queue the transaction settings asked for since the last round trip."""
     if session.info.pop(_GENERIC_PLANS, False):
-        driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        pipeline.send(b"SET LOCAL plan_cache_mode = force_generic_plan", prepare=False)
 
 
 def commit_sent(session: Session) -> None:
@@ -465,17 +489,26 @@ def commit_sent(session: Session) -> None:
     last statement: the session's own commit then finds the transaction over and sends
     nothing. Should a statement before it fail, the database skips the COMMIT, the error is
     raised on leaving the pipeline, and the session rolls the transaction back as usual."""
-    if not pipelining(session):
+    pipeline = _pipeline(session)
+    if pipeline is None:
         raise RuntimeError("commit_sent belongs inside pipelined")
-    _sent(session, lambda cursor: cursor.execute("COMMIT"), lambda cursor: None)()
+    pipeline.send(b"COMMIT", prepare=False)
 
 
 def pipelining(session: Session) -> bool:
     """Whether statements sent on the session now go in a pipeline (``pipelined``)."""
-    if not is_postgres(session):
-        return False
-    driver = session.connection().connection.driver_connection
-    return driver.pgconn.pipeline_status != pq.PipelineStatus.OFF  # type: ignore[union-attr]
+    return _pipeline(session) is not None
+
+
+def _pipeline(session: Session) -> Pipeline | None:
+    return session.info.get(_PIPELINE)  # type: ignore[no-any-return]
+
+
+def send_text(session: Session, query: bytes, params: Sequence[Any]) -> None:
+    """On PostgreSQL, a statement written with ``%s`` placeholders: inside ``pipelined``,
+    queued there (its error raised as the round trip ends), else run at once."""
+    with pipelined(session):
+        _pipeline(session).send(positional(query)[0], params)  # type: ignore[union-attr]
 
 
 def _as_sqlalchemy(error: psycopg.Error, dialect: Dialect) -> DBAPIError:
@@ -487,8 +520,10 @@ def driver_cursor(session: Session) -> Iterator[Any]:
     """A psycopg cursor on the session's own connection (its pending ORM work flushed). A
     database error leaves it as SQLAlchemy's would (``IntegrityError``, ``OperationalError``
     with the driver's error as ``orig``), so callers handle both paths alike."""
+    if _pipeline(session) is not None:
+        raise RuntimeError("a psycopg cursor cannot run while the session's pipeline is open")
     session.flush()
-    connection = session.connection()
+    connection = _connection(session)
     with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
         try:
             yield cursor

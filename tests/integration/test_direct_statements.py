@@ -389,3 +389,28 @@ def test_generic_plans_hold_for_their_own_transaction_only(postgres_url):
         db.dispose()
     assert during == "force_generic_plan"
     assert (after_commit, after_rollback) == ("auto", "auto")
+
+
+def test_prepared_statements_outlive_rollbacks_and_repeated_statements(postgres_url):
+    """The statements ``direct`` prepares stay prepared through what would make psycopg
+    deallocate every prepared statement of the connection: a rollback after statements it ran
+    often enough to prepare its own."""
+    db = Database.from_url(postgres_url)
+    db.engine.pool.dispose()
+    moment = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        direct.insert(session, TRANSACTIONS, [_transaction("credit:trip:kept", moment)])
+    for _ in range(3):
+        with pytest.raises(ZeroDivisionError), db.transaction() as session:
+            assert BY_ID.scalars(session, ids=["credit:trip:kept"], kind="credit")
+            for _ in range(8):  # run through psycopg, as SQLAlchemy's own statements are
+                session.execute(text("SELECT count(*) FROM ledger_transactions")).scalar()
+            raise ZeroDivisionError  # the session rolls its transaction back
+    with db.reading() as session:
+        found = BY_ID.scalars(session, ids=["credit:trip:kept"], kind="credit")
+        prepared = session.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                        "WHERE statement LIKE 'SELECT ledger_transactions.id%'"
+                                        )).scalar_one()  # fmt: skip
+    db.dispose()
+    assert found == ["credit:trip:kept"]
+    assert prepared == 1

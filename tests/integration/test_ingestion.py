@@ -914,8 +914,8 @@ def test_a_one_trip_request_waits_for_postgres_three_times(postgres_url, tmp_pat
 
 
 def test_a_one_trip_requests_lookups_run_on_generic_plans(postgres_url, tmp_path, monkeypatch):
-    """psycopg prepares a statement from its sixth run; PostgreSQL would still plan each run
-    for its one value (its generic plan assumes ten), which took about a third of a one-trip
+    """A statement is prepared from its first run; PostgreSQL would still plan each run for
+    its one value (its generic plan assumes ten), which took about a third of a one-trip
     request's statement time. The few-trip transaction asks for generic plans instead."""
     app, svc = _postgres_app(postgres_url, tmp_path)
     try:
@@ -923,7 +923,7 @@ def test_a_one_trip_requests_lookups_run_on_generic_plans(postgres_url, tmp_path
         riders = [_linked_rider(svc, operator_id) for _ in range(8)]
         monkeypatch.setattr(svc.folding, "after_commit", lambda: None)  # one connection at work
         client = app.test_client()
-        for rider_ref, _ in riders:  # runs 6 to 8 of each statement are prepared
+        for rider_ref, _ in riders:
             [result] = _post(client, headers, [_trip(rider_ref)])["results"]
             assert result["status"] == "credited"
         with svc.db.reading() as session:
@@ -932,12 +932,12 @@ def test_a_one_trip_requests_lookups_run_on_generic_plans(postgres_url, tmp_path
             )).all()  # fmt: skip
     finally:
         svc.db.dispose()
-    # Each lookup ran 8 times, the last 3 prepared, each of those on the generic plan.
+    # Each lookup ran 8 times, prepared, each time on the generic plan.
     lookups = ("SELECT consents.rider_ref", "FOR NO KEY UPDATE", "SELECT trips.uid",
                "SELECT trips.account_id", "SELECT daily_credits")  # fmt: skip
     plans = {lookup: (generic, custom) for statement, generic, custom in prepared
              for lookup in lookups if lookup in statement}  # fmt: skip
-    assert plans == dict.fromkeys(lookups, (3, 0))
+    assert plans == dict.fromkeys(lookups, (8, 0))
 
 
 def test_a_write_failing_beside_the_commit_leaves_nothing(svc, client, city, monkeypatch):
