@@ -45,8 +45,8 @@ def create_database_engine(url: str, *, connect_timeout_s: int = 3) -> Engine:
         # ``datetime.UTC``, the zone the service's own datetimes carry, and comparing two
         # datetimes of one zone object skips the offset lookups a zone like 'Etc/UTC' costs.
         # psycopg prepares nothing itself: the service's small statements are prepared by
-        # ``pipeline`` once per connection, and psycopg's own bookkeeping would deallocate
-        # them with its own (it sends DEALLOCATE ALL after every rollback).
+        # ``pipeline`` once per connection, and psycopg, holding prepared statements of its
+        # own, sends DEALLOCATE ALL after a rollback, which would drop those too.
         connect_args={
             "connect_timeout": connect_timeout_s,
             "options": "-c timezone=UTC",

@@ -109,7 +109,6 @@ def _as_literal(column: ColumnElement[Any]) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class _Compiled:
-    sql: str
     defaults: dict[str, Any]
     processors: dict[str, Processor]
     # The text with ``$1``-style placeholders, and the parameter each stands for (a
@@ -128,7 +127,7 @@ class _Compiled:
             if processor is not None:
                 processors[name] = processor
         query, order = positional(compiled.string.encode())
-        return cls(compiled.string, defaults, processors, query, order)  # type: ignore[arg-type]
+        return cls(defaults, processors, query, order)  # type: ignore[arg-type]
 
     def send(self, pipeline: Pipeline, given: Mapping[str, Any]) -> Answer:
         """Queue a run in ``pipeline``; a run with a long list is never prepared (see the
@@ -413,9 +412,9 @@ def _dialect(session: Session) -> Dialect:
 
 def _connection(session: Session) -> Connection:
     """``session.connection()``, looked up once per transaction: a one-trip request sends
-    about fifteen statements, and each lookup walks SQLAlchemy's transaction state (about 6 %
-    of the request's CPU). A transaction no longer active goes through SQLAlchemy again, which
-    raises as it would."""
+    about fifteen statements, and each lookup walks SQLAlchemy's transaction state (about 5 %
+    of a one-trip request's instructions). A transaction no longer active goes through
+    SQLAlchemy again, which raises as it would."""
     transaction = session.get_transaction()
     known = session.info.get(_CONNECTION)
     if known is not None and known[0] is transaction and transaction.is_active:  # type: ignore[union-attr]
@@ -432,8 +431,8 @@ def pipelined(session: Session) -> Iterator[None]:
     before it. A failed statement fails the transaction, raised when its answer is read or on
     leaving, at the latest. Only this module's statements and ``bulk``'s writes go inside:
     SQLAlchemy and psycopg's cursors cannot use the connection meanwhile, and COPY cannot run
-    in one (``bulk`` sends INSERTs there instead). Inside another, it adds to
-    that one: leaving it waits for nothing, the outermost does. When the transaction has not
+    in one (``bulk`` sends INSERTs there instead). Inside another, it adds to that one: leaving
+    it waits for nothing, the outermost does. When the transaction has not
     begun yet, its BEGIN goes first in this pipeline's round trip (``pipelined_begin``), then
     any setting asked for meanwhile (``plan_generically``)."""
     if not is_postgres(session):

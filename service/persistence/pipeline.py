@@ -203,11 +203,14 @@ class Pipeline:
 
 def positional(query: bytes) -> tuple[bytes, tuple[str | int, ...]]:
     """``query`` with psycopg's placeholders (``%(name)s`` or ``%s``) as ``$1``-style ones,
-    and what each stands for: a name, or the position of a ``%s`` among them."""
-    return _positional(query)
+    and what each stands for: a name, or the position of a ``%s`` among them. Short texts are
+    kept converted (a multi-row INSERT's text may run to a megabyte)."""
+    return _positional_kept(query) if len(query) <= _KEPT_QUERY_BYTES else _positional(query)
 
 
-@lru_cache(maxsize=1024)
+_KEPT_QUERY_BYTES = 4096
+
+
 def _positional(query: bytes) -> tuple[bytes, tuple[str | int, ...]]:
     order: list[str | int] = []
     places: dict[str | int, int] = {}
@@ -223,6 +226,9 @@ def _positional(query: bytes) -> tuple[bytes, tuple[str | int, ...]]:
         return b"$%d" % places[key]
 
     return _PLACEHOLDER.sub(place, query), tuple(order)
+
+
+_positional_kept = lru_cache(maxsize=256)(_positional)
 
 
 class _PreparedOn:
