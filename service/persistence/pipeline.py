@@ -8,8 +8,8 @@ about fifteen statements. Here each statement's parameters are dumped with psyco
 adapters (the connection's, so values go as through a cursor), the statement is prepared once
 per connection, and it is queued in libpq's buffer; the round trip is one Sync, flushed once,
 and each answer is loaded with psycopg's loaders when it is read. Errors are psycopg's own
-exceptions, raised as its pipeline raises them: the first failed statement's when the round
-trip ends, or when that statement's answer is read.
+exceptions: the first failed statement's, raised when the round trip ends, or when the answer
+of that statement (or of one after it, left unrun) is read.
 
 Nothing else may use the connection while a ``Pipeline`` is open (``direct.pipelined`` holds
 it for one session's statements).
@@ -164,6 +164,8 @@ class Pipeline:
             failed = None
             if isinstance(item, Answer):
                 failed = item._take(results)
+                if isinstance(failed, errors.PipelineAborted) and self._error is not None:
+                    item._error = self._error  # it was not run: it answers with the cause
             elif isinstance(item, _Prepared) and results[-1].status != pq.ExecStatus.COMMAND_OK:
                 self._prepared.names.pop(item.key, None)
                 failed = _error_of(results[-1], self.driver)
