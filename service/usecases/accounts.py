@@ -149,10 +149,14 @@ def encode_cursor(position: int | str) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The entry id a cursor of ``encode_cursor`` holds (one a BIGINT column can hold)."""
     try:
-        return int(decode_text_cursor(cursor))
+        position = int(decode_text_cursor(cursor))
     except ValueError as exc:
         raise invalid_cursor() from exc
+    if not 0 < position <= NO_ENTRY_ABOVE:
+        raise invalid_cursor()
+    return position
 
 
 def decode_text_cursor(cursor: str) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from service.auth.clients import create_client
 from service.usecases import ledger_ops, mall
+from service.usecases.accounts import encode_cursor
 from tests.factories import BIKE_2350M, METRO_12400M, accepted_trip, give_available_points
 
 
@@ -85,8 +86,9 @@ def test_entries_paginate_newest_first_without_gaps(svc, client, alice):
     assert pages == 3
     assert [e["trip_uid"] for e in seen] == list(reversed(trips))
     assert all(e["amount"] == 230 and e["bucket"] == "pending" for e in seen)
-    bad = client.get("/v1/me/entries", headers=alice, query_string={"cursor": "!!"})
-    assert bad.status_code == 422 and "cursor" in bad.get_json()["errors"]
+    for bad_cursor in ("!!", encode_cursor(2**63), encode_cursor(-1)):
+        bad = client.get("/v1/me/entries", headers=alice, query_string={"cursor": bad_cursor})
+        assert bad.status_code == 422 and "cursor" in bad.get_json()["errors"]
     too_many = client.get("/v1/me/entries", headers=alice, query_string={"limit": 1000})
     assert too_many.status_code == 422 and "limit" in too_many.get_json()["errors"]
 
