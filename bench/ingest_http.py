@@ -13,9 +13,10 @@ database is analyzed, as autovacuum keeps a live one (``bench.database.analyze``
   server is not hidden by a waiting client). Target: p99 < 20 ms.
 
 The floor: the same trip and ledger rows (exported from the service's database after the run)
-loaded into a fresh database migrated the same way with ``COPY`` and one set-based balance
-update, in one transaction, commit included (the statement trigger that checks each ledger
-transaction sums to zero runs after the entries' COPY). No HTTP, no validation. Best of
+loaded into a fresh database migrated the same way with binary ``COPY`` (the format the
+service writes them in) and one set-based balance update, in one transaction, commit included
+(the statement trigger that checks each ledger transaction sums to zero runs after the
+entries' COPY). No HTTP, no validation. Best of
 ``--floor-rounds``, each into its own copy of the migrated database.
 
 Each batch round also reports how the client's kept-alive connections fell across the two
@@ -349,7 +350,8 @@ def _columns(table: str) -> list[str]:
 
 def _export(service_url: str, prefix: str) -> dict[str, bytes]:
     """The accounts, and the trip and ledger rows the service wrote for the trips whose ids
-    start with ``prefix``, in COPY's text format."""
+    start with ``prefix``, in COPY's binary format (the accounts, loaded once into the
+    template and not timed, as text)."""
     import psycopg
     from psycopg import sql
 
@@ -375,7 +377,8 @@ def _export(service_url: str, prefix: str) -> dict[str, bytes]:
     exported = {}
     with psycopg.connect(libpq(service_url)) as connection, connection.cursor() as cursor:
         for table, query in queries.items():
-            statement = sql.SQL("COPY ({}) TO STDOUT").format(query)
+            binary = sql.SQL("") if table == "accounts" else sql.SQL(" (FORMAT BINARY)")
+            statement = sql.SQL("COPY ({}) TO STDOUT{}").format(query, binary)
             chunks = []
             params = None if table == "accounts" else {"prefix": f"{prefix}-%"}
             with cursor.copy(statement, params) as copy:
@@ -412,7 +415,8 @@ def _floor_round(url: str, rows: dict[str, bytes]) -> tuple[dict[str, float], in
             with connection.cursor() as cursor:
                 for table in ("trips", "ledger_transactions", "ledger_entries"):
                     columns = ", ".join(_columns(table))
-                    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copying = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+                    with cursor.copy(copying) as copy:
                         copy.write(rows[table])
                     step(f"copy {table}")
                 cursor.execute(update)
@@ -598,7 +602,7 @@ def run(
         + ", ".join(f"{name} {1000 * seconds:.0f} ms" for name, seconds in best_steps.items())
     )
     print(
-        "floor rows (COPY text): "
+        "floor rows (binary COPY; the accounts' as text): "
         + ", ".join(f"{table} {len(data) / 1e6:.1f} MB" for table, data in rows.items())
     )
     print(f"single trips: {len(singles)} due at {args.rate:.0f}/s, answered {achieved:.0f}/s; "
