@@ -16,8 +16,8 @@ The floor: the same trip and ledger rows (exported from the service's database a
 loaded into a fresh database migrated the same way with binary ``COPY`` (the format the
 service writes them in) and one set-based balance update, in one transaction, commit included
 (the statement trigger that checks each ledger transaction sums to zero runs after the
-entries' COPY). No HTTP, no validation. Best of
-``--floor-rounds``, each into its own copy of the migrated database.
+entries' COPY). No HTTP, no validation. Best of ``--floor-rounds``, each into its own copy of
+the migrated database.
 
 Each batch round also reports how the client's kept-alive connections fell across the two
 workers (``bench.connections``): all four on one worker caps a round whatever the code does.
