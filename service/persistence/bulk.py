@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from service.persistence import direct
 from service.persistence.database import json_bytes
 from service.persistence.direct import array_literal, driver_cursor, is_postgres
+from service.persistence.models import with_zone
 
 # Up to this many rows a multi-row INSERT costs fewer round trips than COPY (and a savepoint).
 FEW_ROWS = 50
@@ -86,15 +87,14 @@ def _copy(
             else:
                 for row in rows:
                     copy.write_row((values_of(row),))
-    except TypeError as error:
-        # psycopg's own words for a timestamp without a zone are about subtracting them.
-        if any(_naive(row[c]) for row in rows for c in columns):
-            raise ValueError("timestamps must carry a timezone") from error
+    except TypeError:
+        # psycopg's own words for a timestamp without a zone are about subtracting them: refuse
+        # it as ``UtcDateTime`` does.
+        for row in rows:
+            for column in columns:
+                if isinstance(value := row[column], dt.datetime):
+                    with_zone(value)
         raise
-
-
-def _naive(value: Any) -> bool:
-    return isinstance(value, dt.datetime) and value.tzinfo is None
 
 
 # Object ids below this are PostgreSQL's own, the same in every database.

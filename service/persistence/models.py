@@ -28,6 +28,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def with_zone(value: dt.datetime) -> dt.datetime:
+    """``value``, refused when it carries no zone: every timestamp the service stores does."""
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone")
+    return value
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """A timezone-aware UTC timestamp everywhere (SQLite keeps no offset, so store UTC)."""
 
@@ -37,9 +44,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("timestamps must carry a timezone")
-        return value.astimezone(dt.UTC)
+        return with_zone(value).astimezone(dt.UTC)
 
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
