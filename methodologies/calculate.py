@@ -91,6 +91,8 @@ class _Constants:
     header: dict[str, Any]  # the receipt's "methodology"
     factors: dict[str, Any]  # the receipt's "factors"
     per_unit: str  # the formula's factor, with its unit
+    # Each co-pollutant's factor in milligrams, by name: the same exact products, in fewer steps.
+    pollutants_mg: tuple[tuple[str, Decimal], ...]
 
 
 _CONSTANTS: dict[str, _Constants] = {}
@@ -124,6 +126,9 @@ def _constants(methodology: Methodology) -> _Constants:
             if factors.baseline is not None
             else f"{factors.reduction} {unit}"
         ),
+        pollutants_mg=tuple(
+            (name, factor * 1000) for name, factor in sorted(methodology.pollutants.items())
+        ),
     )
     _CONSTANTS[methodology.key] = known
     return known
@@ -135,8 +140,8 @@ def apply(methodology: Methodology, quantity: Quantity) -> Result:
     exact = methodology.factors.reduction * quantity.value
     co2_g = int(exact.to_integral_value(ROUND_FLOOR))
     pollutants = {
-        name: int((factor * quantity.value * 1000).to_integral_value(ROUND_FLOOR))
-        for name, factor in sorted(methodology.pollutants.items())
+        name: int((factor_mg * quantity.value).to_integral_value(ROUND_FLOOR))
+        for name, factor_mg in constants.pollutants_mg
     }
     value = _text(quantity.value)
     exact_text = _text(exact)

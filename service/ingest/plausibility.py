@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -48,6 +49,19 @@ class PlausibilityRules:
     max_speed_kmh: Mapping[str, float] = dataclasses.field(default_factory=lambda: MAX_SPEED_KMH)
     max_distance_m: Mapping[str, int] = dataclasses.field(default_factory=lambda: MAX_DISTANCE_M)
 
+    # The spans above as time deltas, made once: every trip of a batch is checked against them.
+    @functools.cached_property
+    def clock_skew(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.clock_skew_s)
+
+    @functools.cached_property
+    def max_age(self) -> dt.timedelta:
+        return dt.timedelta(days=self.max_age_days)
+
+    @functools.cached_property
+    def overlap_tolerance(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.overlap_tolerance_s)
+
 
 def straight_line_m(trip: TripIn) -> int | None:
     if trip.start is None or trip.end is None:
@@ -66,9 +80,9 @@ def check_trip(
         reasons.append("end_not_after_start")
     elif seconds < rules.min_duration_s:
         reasons.append("too_short")
-    if trip.end_time > now + dt.timedelta(seconds=rules.clock_skew_s):
+    if trip.end_time > now + rules.clock_skew:
         reasons.append("in_future")
-    if trip.end_time < now - dt.timedelta(days=rules.max_age_days):
+    if trip.end_time < now - rules.max_age:
         reasons.append("too_old")
     reasons.extend(_missing(trip))
     if travelled_m is not None:
@@ -101,7 +115,7 @@ class Span(NamedTuple):
 
 def check_against(span: Span, others: list[Span], rules: PlausibilityRules) -> list[str]:
     """Reasons this trip cannot have happened beside the rider's other (accepted) trips."""
-    tolerance = dt.timedelta(seconds=rules.overlap_tolerance_s)
+    tolerance = rules.overlap_tolerance
     ends_before = span.started_at + tolerance  # a trip ending by then came before this one
     starts_after = span.ended_at - tolerance  # a trip starting from then came after it
     previous: Span | None = None  # the latest of those before

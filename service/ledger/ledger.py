@@ -303,13 +303,17 @@ class Ledger:
         transactions: list[dict[str, Any]] = []
         entries: list[dict[str, Any]] = []
         pending_delta: dict[str, int] = {}
+        # The same for every credit of the call: worked out once.
+        matures_at = now + self.policy.fraud_window
+        day_texts = {day: day.isoformat() for day in set(days)}
+        cap = self.policy.daily_cap_points
         for request, transaction_id, day in zip(requests, ids, days, strict=True):
             if transaction_id in done:
                 outcomes.append(_outcome(transaction_id, done[transaction_id], duplicate=True))
                 continue
             key = (request.account_id, day)
             already = totals.get(key, 0)
-            granted = max(0, min(request.points, self.policy.daily_cap_points - already))
+            granted = max(0, min(request.points, cap - already))
             totals[key] = already + granted
             details = {
                 **(request.details or {}),
@@ -317,13 +321,13 @@ class Ledger:
                 "ref": request.ref,
                 "requested": request.points,
                 "granted": granted,
-                "day": day.isoformat(),
+                "day": day_texts[day],
                 "capped": granted < request.points,
             }
             transactions.append(
                 {"id": transaction_id, "kind": "credit", "account_id": request.account_id,
-                 "created_at": now, "matures_at": now + self.policy.fraud_window,
-                 "reverses_id": None, "trip_uid": request.trip_uid, "details": details}
+                 "created_at": now, "matures_at": matures_at, "reverses_id": None,
+                 "trip_uid": request.trip_uid, "details": details}
             )  # fmt: skip
             if granted:
                 for posting in P.credit(request.account_id, granted):
@@ -335,7 +339,8 @@ class Ledger:
                     pending_delta.get(request.account_id, 0) + granted
                 )
             done[transaction_id] = details
-            outcomes.append(_outcome(transaction_id, details, duplicate=False))
+            outcomes.append(CreditOutcome(transaction_id, granted, request.points, False,
+                                          details["capped"]))  # fmt: skip
         changed = {k: v for k, v in totals.items() if v != before.get(k, 0)}
         with bulk.writes_together(self.session, len(transactions) + len(entries)):
             bulk.put_totals(self.session, _DAILY, ("account_id", "day"), "points", changed,
