@@ -41,8 +41,12 @@ def outside_service_area(
     areas = [i for i, zone in enumerate(zones) if zone.zone_type == "service_area"]
     if not areas:
         return [False] * len(containing)
+    # Most points lie in a service area in force for everyone at every moment: one set test.
+    always = frozenset(i for i in areas if zones[i].always_applies)
+    area_set = frozenset(areas)
     return [
-        not any(zones[z].zone_type == "service_area" and applies_here(zones[z]) for z in here)
+        always.isdisjoint(here)
+        and not any(z in area_set and applies_here(zones[z]) for z in here)
         and any(applies_here(zones[i]) for i in areas)
         for here, applies_here in zip(containing, applies, strict=True)
     ]

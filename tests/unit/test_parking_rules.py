@@ -93,6 +93,31 @@ def test_outside_the_service_area():
     assert judge([area]) == (False, "outside_service_area")
 
 
+def test_a_trip_end_is_outside_only_the_service_areas_in_force_for_it():
+    """``geo.trips.outside_service_area``: an area in force for everyone settles it at once;
+    an area with conditions counts only where they hold; where no area applies to the trip,
+    no point is outside one."""
+    from geo.trips import outside_service_area
+
+    here, away = (POINT["lng"], POINT["lat"]), (121.05, 31.05)
+    everyone = zone("everyone", "service_area")
+    only_b = zone("b-area", "service_area", operators=frozenset({"op_b"}))
+    elsewhere = zone("elsewhere", "service_area", shape=box(121.0, 31.0, 121.1, 31.1))
+    for_a = [lambda z: z.applies_to(operator="op_a")] * 2
+    for_b = [lambda z: z.applies_to(operator="op_b")] * 2
+
+    def outside(zones, applies):
+        index = ZoneIndex(zones)
+        return outside_service_area(index, [index.zones_at(*p) for p in (here, away)], applies)
+
+    assert outside([everyone, elsewhere], for_a) == [False, False]
+    assert outside([everyone], for_a) == [False, True]
+    assert outside([only_b, elsewhere], for_a) == [True, False]
+    assert outside([only_b, elsewhere], for_b) == [False, False]
+    assert outside([only_b], for_a) == [False, False]
+    assert outside([only_b], for_b) == [False, True]
+
+
 def test_a_stored_verdict_reads_back_as_it_was():
     from geo.parking import ParkingVerdict
 
