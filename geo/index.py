@@ -114,6 +114,15 @@ class ZoneIndex:
         self._rank = np.empty(n, dtype=np.int64)
         self._rank[order] = np.arange(n, dtype=np.int64)
         self._rank_list: list[int] = self._rank.tolist()
+        # The service areas, as a list and a set, and those in force for everyone at every
+        # moment: the checks of every trip end and parking question start from them.
+        self.service_areas: list[int] = [
+            i for i, zone in enumerate(self.zones) if zone.zone_type == "service_area"
+        ]
+        self.service_area_set = frozenset(self.service_areas)
+        self.service_areas_always = frozenset(
+            i for i in self.service_areas if self.zones[i].always_applies
+        )
 
         self._edge_m = h3.average_hexagon_edge_length(h3_resolution, "m")
         finest_tile = TILE_EDGES * self._edge_m / metres_per_degree(0.0)[1]

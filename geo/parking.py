@@ -92,14 +92,11 @@ class ParkingJudge:
     def __init__(self, index: ZoneIndex, global_rules: GlobalRules) -> None:
         self.index = index
         self.global_rules = global_rules
-        self._service_areas = [
-            i for i, zone in enumerate(index.zones) if zone.zone_type == "service_area"
-        ]
         # Zones in force for everyone at every moment need no per-question check.
         self._conditional = frozenset(
             i for i, zone in enumerate(index.zones) if not zone.always_applies
         )
-        self._service_area_always = any(index.zones[i].always_applies for i in self._service_areas)
+        self._service_area_always = bool(index.service_areas_always)
         # A decision depends only on the zones the point counts as inside and on whether any
         # service area is in force: a city has few such combinations, and the API asks often.
         self._decisions: dict[tuple[tuple[int, ...], bool], ParkingVerdict] = {}
@@ -163,7 +160,9 @@ class ParkingJudge:
         parking yet: that is looked up only for a final refusal). Remembered per (zones
         inside, service areas in force), up to ``DECISIONS_KEPT`` of them."""
         zones = self.index.zones
-        in_force = self._service_area_always or any(applies(zones[i]) for i in self._service_areas)
+        in_force = self._service_area_always or any(
+            applies(zones[i]) for i in self.index.service_areas
+        )
         key = (tuple(inside), in_force)
         decision = self._decisions.get(key)
         if decision is None:

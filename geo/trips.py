@@ -37,13 +37,11 @@ def outside_service_area(
 ) -> list[bool]:
     """For each point (given by the zones containing it): is it outside every service area
     that applies to its trip? A trip to which no service area applies is nowhere outside one."""
-    zones = index.zones
-    areas = [i for i, zone in enumerate(zones) if zone.zone_type == "service_area"]
+    zones, areas, area_set = index.zones, index.service_areas, index.service_area_set
     if not areas:
         return [False] * len(containing)
     # Most points lie in a service area in force for everyone at every moment: one set test.
-    always = frozenset(i for i in areas if zones[i].always_applies)
-    area_set = frozenset(areas)
+    always = index.service_areas_always
     return [
         always.isdisjoint(here)
         and not any(z in area_set and applies_here(zones[z]) for z in here)
